@@ -1,0 +1,39 @@
+"""Helpers the CLI verbs share: the FILE argument, loading with a one-line error, human-readable numbers."""
+
+from __future__ import annotations
+
+import sys
+
+
+def add_file_argument(parser) -> None:
+    parser.add_argument("file", help="checkpoint file (.pth, .pt, .ckpt, .bin, .safetensors, ...)")
+    parser.add_argument(
+        "--trust", action="store_true",
+        help="import the classes the file names (runs code from it); needed to run a pickled module",
+    )  # fmt: skip
+
+
+def load_or_fail(path: str, trust: bool = False, quiet: bool = True):
+    """The Checkpoint at ``path``; :class:`InspectorError` propagates to ``cli.main`` as ``error: ...``."""
+    from inspector.core.jobs import run_job
+    from inspector.core.loader import iter_load_checkpoint
+
+    def show(progress):
+        if not quiet:
+            print(f"{progress.message}...", file=sys.stderr)
+
+    return run_job(iter_load_checkpoint(path, trust=trust), show)
+
+
+def human_count(n: int) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g}{unit}"
+    return str(n)
+
+
+def human_bytes(n: int) -> str:
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} B"

@@ -1,0 +1,280 @@
+"""Turn a loaded object (tensors, containers, stubs or a real module) into tensor entries.
+
+Rules, in the order they apply:
+
+- A whole ``nn.Module`` (real when trusted, a stub otherwise): its parameters and buffers, named as in its
+  ``state_dict``, with the class of every submodule.
+- A flat mapping of tensors is a state dict; its entries have group ``""`` when it is the whole file.
+- A dict holding other things is a container: each top-level key that holds tensors becomes a group
+  (``model_state_dict``, ``optimizer_state_dict``...), named inside by its key path joined with dots; the rest
+  becomes metadata (see ``inspector.core.metadata``).
+- The model group is the one under a well-known key (``state_dict``, ``model_state_dict``, ``model``...), and
+  its names lose a prefix every key shares (``module.`` from DataParallel, ``model.`` from Lightning,
+  ``_orig_mod.`` from ``torch.compile``): that gives each entry its ``module`` and ``attr``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from inspector.core.checkpoint import TensorEntry
+from inspector.core.safe_unpickle import Stub, stub_module_state
+
+MODEL_KEYS = (
+    "state_dict", "model_state_dict", "model", "net", "network", "module", "model_state", "state_dict_ema",
+    "ema", "model_ema", "ema_model", "weights", "params", "params_ema", "generator", "student", "backbone",
+)  # fmt: skip
+STRIPPABLE_PREFIXES = ("module.", "model.", "_orig_mod.")
+LIGHTNING_KEYS = ("pytorch-lightning_version", "optimizer_states", "lr_schedulers", "callbacks", "loops")
+
+
+@dataclass
+class Listing:
+    """What the walk found: entries with their tensors, module classes and the non-tensor remainder."""
+
+    format: str
+    entries: list[TensorEntry] = field(default_factory=list)
+    tensors: dict[str, Any] = field(default_factory=dict)  # entry key -> tensor / ndarray
+    module_classes: dict[str, str] = field(default_factory=dict)
+    model_group: str | None = None
+    model_prefix: str = ""
+
+
+# -- what things are ----------------------------------------------------------------------------------------
+def is_tensor(obj: Any) -> bool:
+    import numpy as np
+    import torch
+
+    return isinstance(obj, torch.Tensor) or (isinstance(obj, np.ndarray) and obj.dtype != object)
+
+
+def is_real_module(obj: Any) -> bool:
+    import torch
+
+    return isinstance(obj, torch.nn.Module)
+
+
+def is_module(obj: Any) -> bool:
+    return is_real_module(obj) or stub_module_state(obj) is not None
+
+
+def is_state_dict(obj: Any) -> bool:
+    """A mapping whose values are all tensors (``None`` allowed) and that holds at least one."""
+    if not isinstance(obj, Mapping) or not obj:
+        return False
+    values = [v for v in obj.values() if v is not None]
+    return bool(values) and all(is_tensor(v) for v in values)
+
+
+def holds_tensors(obj: Any, depth: int = 0) -> bool:
+    if depth > 12:
+        return False
+    if is_tensor(obj) or is_module(obj):
+        return True
+    if isinstance(obj, Mapping):
+        return any(holds_tensors(v, depth + 1) for v in obj.values())
+    if isinstance(obj, list | tuple):
+        return any(holds_tensors(v, depth + 1) for v in obj[:10_000])
+    if isinstance(obj, Stub):
+        return holds_tensors(_stub_contents(obj), depth + 1)
+    return False
+
+
+def _stub_contents(stub: Stub) -> Any:
+    """What a non-module stub holds: its items, list, state or constructor arguments."""
+    if stub.stub_items:
+        return stub.stub_items
+    if stub.stub_list:
+        return stub.stub_list
+    state = stub.state_dict_like
+    if state is not None:
+        return state
+    return list(stub.stub_args)
+
+
+# -- tensor facts -------------------------------------------------------------------------------------------
+def make_entry(name: str, group: str, tensor: Any, kind: str, device: str = "cpu") -> TensorEntry:
+    import torch
+
+    if isinstance(tensor, torch.Tensor):
+        dtype = str(tensor.dtype).removeprefix("torch.")
+        numel = tensor.numel()
+        nbytes = numel * tensor.element_size()
+        requires_grad = bool(tensor.requires_grad)
+        quantized = bool(tensor.is_quantized)
+        shape = tuple(int(s) for s in tensor.shape)
+    else:  # numpy
+        dtype = str(tensor.dtype)
+        numel = int(tensor.size)
+        nbytes = int(tensor.nbytes)
+        requires_grad = False
+        quantized = False
+        shape = tuple(int(s) for s in tensor.shape)
+    return TensorEntry(
+        name=name,
+        group=group,
+        shape=shape,
+        dtype=dtype,
+        numel=numel,
+        nbytes=nbytes,
+        kind=kind,
+        requires_grad=requires_grad,
+        device=device,
+        quantized=quantized,
+    )
+
+
+# -- walking ------------------------------------------------------------------------------------------------
+class _Walker:
+    def __init__(self, devices: dict[int, str]):
+        self.listing = Listing(format="other")
+        self.devices = devices
+
+    def add(self, name: str, group: str, tensor: Any, kind: str) -> None:
+        entry = make_entry(name, group, tensor, kind, self._device_of(tensor))
+        self.listing.entries.append(entry)
+        self.listing.tensors[entry.key] = tensor
+
+    def _device_of(self, tensor: Any) -> str:
+        import torch
+
+        if not self.devices or not isinstance(tensor, torch.Tensor) or tensor.is_quantized:
+            return "cpu"
+        try:
+            return self.devices.get(tensor.untyped_storage().data_ptr(), "cpu")
+        except (RuntimeError, NotImplementedError):
+            return "cpu"
+
+    # a module, real or stubbed, named like its state_dict
+    def module(self, obj: Any, group: str, prefix: str = "", depth: int = 0) -> None:
+        classes = self.listing.module_classes
+        path = prefix.rstrip(".")
+        key = f"{group}/{path}" if group and path else (group if group and not path else path)
+        if is_real_module(obj):
+            classes[key] = f"{type(obj).__module__}.{type(obj).__qualname__}"
+            params = dict(obj.named_parameters(prefix=path, remove_duplicate=False))
+            for name, value in obj.state_dict(prefix=prefix, keep_vars=True).items():
+                if value is not None:
+                    self.add(name, group, value, "parameter" if name in params else "buffer")
+            for sub_name, sub in obj.named_modules(prefix=path):
+                if sub_name != path:
+                    sub_key = f"{group}/{sub_name}" if group else sub_name
+                    classes[sub_key] = f"{type(sub).__module__}.{type(sub).__qualname__}"
+            return
+        state = stub_module_state(obj)
+        classes[key] = obj.stub_name
+        non_persistent = state.get("_non_persistent_buffers_set") or set()
+        for name, value in (state.get("_parameters") or {}).items():
+            if value is not None:
+                self.add(prefix + name, group, value, "parameter")
+        for name, value in (state.get("_buffers") or {}).items():
+            if value is not None and name not in non_persistent:
+                self.add(prefix + name, group, value, "buffer")
+        if depth < 64:
+            for name, sub in (state.get("_modules") or {}).items():
+                if sub is not None and is_module(sub):
+                    self.module(sub, group, f"{prefix}{name}.", depth + 1)
+
+    # any container: dotted key paths inside a group
+    def container(self, obj: Any, group: str, prefix: str = "", depth: int = 0) -> None:
+        if depth > 12:
+            return
+        if is_tensor(obj):
+            self.add(prefix.rstrip(".") or group or "tensor", group, obj, "tensor")
+        elif is_module(obj):
+            self.module(obj, group, prefix, depth)
+        elif isinstance(obj, Mapping):
+            for k, v in obj.items():
+                self.container(v, group, f"{prefix}{k}.", depth + 1)
+        elif isinstance(obj, list | tuple):
+            for i, v in enumerate(obj):
+                self.container(v, group, f"{prefix}{i}.", depth + 1)
+        elif isinstance(obj, Stub):
+            self.container(_stub_contents(obj), group, prefix, depth + 1)
+
+
+def list_object(obj: Any, devices: dict[int, str] | None = None) -> Listing:
+    """Walk ``obj`` (what a loader returned) into a :class:`Listing` (see module docstring)."""
+    walker = _Walker(devices or {})
+    listing = walker.listing
+    if is_module(obj):
+        listing.format = "pickled_module"
+        walker.module(obj, "")
+        listing.model_group = ""
+    elif is_tensor(obj):
+        listing.format = "tensor"
+        walker.add("tensor", "", obj, "tensor")
+    elif is_state_dict(obj):
+        listing.format = "state_dict"
+        walker.container(obj, "")
+        listing.model_group = ""
+    elif isinstance(obj, Mapping | Stub):
+        items = obj if isinstance(obj, Mapping) else _stub_contents(obj)
+        if not isinstance(items, Mapping):
+            items = {str(i): v for i, v in enumerate(items)} if isinstance(items, list | tuple) else {}
+        _list_container(walker, items)
+    elif isinstance(obj, list | tuple):
+        listing.format = "other"
+        _list_container(walker, {str(i): v for i, v in enumerate(obj)})
+    canonicalize(listing)
+    return listing
+
+
+def _list_container(walker: _Walker, items: Mapping) -> None:
+    listing = walker.listing
+    for key, value in items.items():
+        key = str(key)
+        if is_tensor(value):
+            walker.add(key, "", value, "tensor")
+        elif holds_tensors(value):
+            walker.container(value, key)
+    listing.model_group = find_model_group(items)
+    keys = set(map(str, items))
+    if any(k in keys for k in LIGHTNING_KEYS) and "state_dict" in keys:
+        listing.format = "lightning"
+    elif listing.model_group is not None:
+        listing.format = "training_checkpoint"
+    elif listing.entries:
+        listing.format = "nested_dict"
+    else:
+        listing.format = "other"
+
+
+def find_model_group(items: Mapping) -> str | None:
+    """The top-level key that holds the model's weights, by well-known name, when it holds a model."""
+    for key in MODEL_KEYS:
+        value = items.get(key)
+        if value is not None and (is_module(value) or is_state_dict(value)):
+            return key
+    candidates = [str(k) for k, v in items.items() if is_module(v)]
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def common_prefix(names: list[str]) -> str:
+    """The prefix (from STRIPPABLE_PREFIXES, repeated) that every name shares, e.g. ``module.``."""
+    prefix = ""
+    while names:
+        for candidate in STRIPPABLE_PREFIXES:
+            if all(n.startswith(prefix + candidate) for n in names) and any(
+                len(n) > len(prefix + candidate) for n in names
+            ):
+                prefix += candidate
+                break
+        else:
+            break
+    return prefix
+
+
+def canonicalize(listing: Listing) -> None:
+    """Fill every entry's ``module``/``attr`` after stripping the model group's shared prefix."""
+    groups: dict[str, list[TensorEntry]] = {}
+    for e in listing.entries:
+        groups.setdefault(e.group, []).append(e)
+    for group, entries in groups.items():
+        prefix = common_prefix([e.name for e in entries]) if group == (listing.model_group or "") else ""
+        if group == (listing.model_group or ""):
+            listing.model_prefix = prefix
+        for e in entries:
+            e.module, _, e.attr = e.name[len(prefix) :].rpartition(".")

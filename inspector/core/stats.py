@@ -1,0 +1,114 @@
+"""Exact per-tensor statistics, computed in chunks so that a multi-GB tensor needs little memory.
+
+Stats are asked for, never computed at load time: :func:`iter_tensor_stats` is a job (see
+``inspector.core.jobs``) that yields progress between chunks, so the GUI can show it and cancel it.
+Chunks are combined with Chan's parallel formula, so mean and std stay exact in float64.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from inspector.core.jobs import Job, Progress, run_job
+
+CHUNK_ELEMENTS = 1 << 22  # 4M elements: ~32 MB as float64, the most a chunk ever holds
+
+
+@dataclass(frozen=True)
+class TensorStats:
+    """Summary of a tensor's values. ``min``/``max``/``mean``/``std`` are over finite values only."""
+
+    numel: int
+    min: float
+    max: float
+    mean: float
+    std: float
+    zeros: int
+    nan: int
+    inf: int
+
+    @property
+    def zeros_pct(self) -> float:
+        return 100.0 * self.zeros / self.numel if self.numel else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        def clean(x: float) -> float | None:
+            return None if math.isnan(x) else x
+
+        return {
+            "numel": self.numel,
+            "min": clean(self.min),
+            "max": clean(self.max),
+            "mean": clean(self.mean),
+            "std": clean(self.std),
+            "zeros_pct": self.zeros_pct,
+            "zeros": self.zeros,
+            "nan": self.nan,
+            "inf": self.inf,
+        }
+
+
+def as_float_values(tensor):
+    """A flat float64-ready view of any tensor: dequantizes, densifies, widens bool/complex sensibly."""
+    import torch
+
+    if isinstance(tensor, torch.Tensor):
+        t = tensor.detach()
+        if t.is_quantized:
+            t = t.dequantize()
+        if t.layout != torch.strided:
+            t = t.to_dense()
+        if t.is_complex():
+            t = t.abs()
+        if t.dtype == torch.bool:
+            t = t.to(torch.uint8)
+        return t.reshape(-1)
+    import numpy as np
+
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(tensor)).reshape(-1))
+
+
+def iter_tensor_stats(tensor, chunk: int = CHUNK_ELEMENTS) -> Job[TensorStats]:
+    """Yield progress per chunk; return the exact :class:`TensorStats` of ``tensor``."""
+    import torch
+
+    flat = as_float_values(tensor)
+    n = flat.numel()
+    count = 0  # finite values seen
+    mean = 0.0
+    m2 = 0.0
+    lo, hi = math.inf, -math.inf
+    zeros = nans = infs = 0
+    chunks = max(1, math.ceil(n / chunk))
+    for i in range(chunks):
+        part = flat[i * chunk : (i + 1) * chunk].to(torch.float64)
+        nan_mask = torch.isnan(part)
+        inf_mask = torch.isinf(part)
+        nans += int(nan_mask.sum())
+        infs += int(inf_mask.sum())
+        zeros += int((part == 0).sum())
+        if nans or infs:
+            part = part[~(nan_mask | inf_mask)]
+        k = part.numel()
+        if k:
+            lo = min(lo, float(part.min()))
+            hi = max(hi, float(part.max()))
+            part_mean = float(part.mean())
+            part_m2 = float(((part - part_mean) ** 2).sum())
+            delta = part_mean - mean
+            total = count + k
+            mean += delta * k / total
+            m2 += part_m2 + delta * delta * count * k / total
+            count = total
+        yield Progress(i + 1, chunks, "computing stats")
+    std = math.sqrt(m2 / (count - 1)) if count > 1 else 0.0
+    if count == 0:
+        lo = hi = mean = std = math.nan
+    return TensorStats(numel=n, min=lo, max=hi, mean=mean, std=std, zeros=zeros, nan=nans, inf=infs)
+
+
+def tensor_stats(tensor) -> TensorStats:
+    """:func:`iter_tensor_stats` driven to the end on this thread."""
+    return run_job(iter_tensor_stats(tensor))
