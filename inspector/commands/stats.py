@@ -1,0 +1,40 @@
+"""``inspector stats FILE [--tensor NAME] [--json]``: exact min/max/mean/std/%zeros/NaN/Inf per tensor."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from inspector.commands.common import add_file_argument, load_or_fail
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("stats", help="exact statistics of one tensor or of every tensor")
+    add_file_argument(p)
+    p.add_argument("--tensor", action="append", metavar="NAME", help="only this tensor (repeatable)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from inspector.core.stats import tensor_stats
+
+    ckpt = load_or_fail(args.file, trust=args.trust)
+    entries = [ckpt.entry(name) for name in args.tensor] if args.tensor else ckpt.entries
+    rows = []
+    for entry in entries:
+        stats = tensor_stats(ckpt.tensor(entry))
+        rows.append({"name": entry.name, "group": entry.group, **stats.to_json()})
+    if args.json:
+        json.dump({"path": ckpt.path, "tensors": rows}, sys.stdout, indent=1, allow_nan=False)
+        sys.stdout.write("\n")
+        return 0
+    for r in rows:
+        label = f"{r['group']}/{r['name']}" if r["group"] else r["name"]
+        print(f"{label}: min {_g(r['min'])}  max {_g(r['max'])}  mean {_g(r['mean'])}  std {_g(r['std'])}  "
+              f"zeros {r['zeros_pct']:.2f}%  nan {r['nan']}  inf {r['inf']}")  # fmt: skip
+    return 0
+
+
+def _g(x) -> str:
+    return "n/a" if x is None else f"{x:.6g}"

@@ -1,0 +1,90 @@
+"""The one place that turns an opened checkpoint into a runnable ``nn.Module``.
+
+Forward passes, summaries and fine-tuning all start here. A module comes from, in order:
+
+1. a resolved architecture (``inspector.core.architectures``): built from our own or torchvision's code and
+   loaded with the file's weights; no trust needed, since nothing from the file runs;
+2. the file's own module, when the user trusted it (a pickled ``nn.Module`` or a TorchScript archive).
+
+Anything else raises :class:`TrustRequiredError` (the file's classes would have to be imported) or
+:class:`InspectorError` (a bare state dict of an architecture we do not know).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from inspector.core.checkpoint import Checkpoint
+from inspector.core.errors import InspectorError, TrustRequiredError
+
+
+@dataclass
+class ResolvedModule:
+    """A runnable module, where it came from and the input size it expects (when known)."""
+
+    module: object  # torch.nn.Module
+    source: str  # "architecture" | "trusted_pickle" | "trusted_torchscript"
+    input_size: tuple[int, ...] | None
+
+
+def build_module(ckpt: Checkpoint, device=None) -> ResolvedModule:
+    """A module in eval mode on ``device`` (default: the CPU), holding the checkpoint's weights."""
+    import torch
+
+    device = torch.device(device or "cpu")
+    if ckpt.architecture:
+        from inspector.core.architectures import BY_NAME
+
+        arch = BY_NAME[ckpt.architecture]
+        state = {e.canonical_name: ckpt.tensor(e) for e in ckpt.model_entries()}
+        classifier = state.get(arch.classifier) if arch.classifier else None
+        model = arch.build(num_classes=classifier.shape[0] if classifier is not None else None)
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()
+            raise InspectorError(
+                f"{ckpt.path}: weights do not fit {arch.name} ({first[1].strip() if len(first) > 1 else first[0]}); "
+                "the file may be a variant of that architecture"
+            ) from None
+        return ResolvedModule(model.to(device).eval(), "architecture", arch.input_size)
+    module = _trusted_module(ckpt)
+    if module is not None:
+        source = "trusted_torchscript" if ckpt.format == "torchscript" else "trusted_pickle"
+        return ResolvedModule(module.to(device).eval(), source, guess_input_size(module))
+    if ckpt.format in ("pickled_module", "torchscript") or ckpt.stubbed_globals:
+        raise TrustRequiredError(
+            f"{ckpt.path}: running this model imports its own classes ({', '.join(ckpt.stubbed_globals[:4])}); "
+            "open it with --trust (or File > Trust and reload) if you trust where it came from",
+            ckpt.stubbed_globals,
+        )
+    raise InspectorError(
+        f"{ckpt.path}: the architecture of these weights is unknown; save the whole model "
+        "(torch.save(model)) or TorchScript, or use a torchvision architecture"
+    )
+
+
+def _trusted_module(ckpt: Checkpoint):
+    import torch
+
+    if not ckpt.trusted:
+        return None
+    raw = ckpt.raw
+    if isinstance(raw, torch.nn.Module):
+        return raw
+    if isinstance(raw, dict) and ckpt.model_group and isinstance(raw.get(ckpt.model_group), torch.nn.Module):
+        return raw[ckpt.model_group]
+    return None
+
+
+def guess_input_size(module) -> tuple[int, ...] | None:
+    """An input size read off the first layer: (C, 28, 28) for one input channel, (C, 224, 224) otherwise."""
+    import torch
+
+    for layer in module.modules():
+        if isinstance(layer, torch.nn.Conv2d):
+            side = 28 if layer.in_channels == 1 else 224
+            return (layer.in_channels, side, side)
+        if isinstance(layer, torch.nn.Linear):
+            return (layer.in_features,)
+    return None
