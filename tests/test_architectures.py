@@ -1,10 +1,10 @@
 """Weights are matched to an architecture we can build, so state dicts run without trusting the file."""
 
+import checkpoint_factory as factory
 import pytest
 import torch
 import torchvision
 
-import checkpoint_factory as factory
 from inspector.core.errors import InspectorError, TrustRequiredError
 from inspector.core.loader import load_checkpoint
 from inspector.core.resolve import build_module

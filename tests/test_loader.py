@@ -3,10 +3,10 @@
 import json
 import math
 
+import checkpoint_factory as factory
 import pytest
 import torch
 
-import checkpoint_factory as factory
 from inspector.core.errors import InspectorError, UnsafeCheckpointError
 from inspector.core.loader import iter_load_checkpoint, load_checkpoint
 

@@ -225,6 +225,8 @@ def _read_torch(path: str, source: str | bytes, sniffed: Sniffed, trust: bool) -
         if "Invalid magic number" in str(exc) or "magic_number" in str(exc):
             obj, record = _read_plain_pickle(path, source)
             container = "pickle"
+        elif "legacy .tar format" in str(exc):  # torch < 0.4: weights_only cannot read it, stubs can
+            obj, record, _ = _read_restricted(path, stream, False, devices)
         else:
             raise _corrupt(path, exc) from None
     except Exception as exc:  # EOFError, ValueError, struct.error...: what broken files raise

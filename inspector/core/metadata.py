@@ -76,6 +76,8 @@ def to_jsonable(value: Any, depth: int = 0) -> Any:
         if len(items) > MAX_ITEMS:
             rendered.append(f"... {len(items) - MAX_ITEMS} more")
         return rendered
+    if isinstance(value, Stub) and value.stub_name.endswith("Path") and all(isinstance(a, str) for a in value.stub_args):
+        return "/".join(value.stub_args).replace("//", "/")  # pathlib paths pickle as their parts
     if isinstance(value, Stub):
         state = value.state_dict_like
         out: dict[str, Any] = {"__class__": value.stub_name}
@@ -103,17 +105,21 @@ def skeleton(value: Any, depth: int = 0) -> Any:
         kept = {}
         for k, v in value.items():
             s = skeleton(v, depth + 1)
-            if s is not None and s != {} and s != []:
+            if not _is_empty(s):
                 kept[str(k)] = s
         return kept
     if isinstance(value, list | tuple):
         if holds_tensors(value):
-            kept = [s for s in (skeleton(v, depth + 1) for v in value) if s not in (None, {}, [])]
+            kept = [s for s in (skeleton(v, depth + 1) for v in value) if not _is_empty(s)]
             return kept
         return to_jsonable(value, depth)
     if isinstance(value, Stub) and holds_tensors(value):
         return {"__class__": value.stub_name}
     return to_jsonable(value, depth)
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, dict | list) and not value)
 
 
 def optimizer_info(opt_state: Any) -> dict[str, Any] | None:
@@ -176,7 +182,7 @@ def extract_metadata(obj: Any) -> dict[str, Any]:
         if key in (model_group, optimizer_key) or key in meta:
             continue
         rendered = skeleton(value)
-        if rendered is not None and rendered != {} and rendered != []:
+        if not _is_empty(rendered):
             meta[key] = rendered
     if "hyper_parameters" not in meta:
         for key in HPARAM_KEYS:

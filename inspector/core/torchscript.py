@@ -19,6 +19,7 @@ from typing import Any
 from inspector.core.safe_unpickle import GlobalsRecord, Stub, make_pickle_module, recording
 
 _CLASS_RE = re.compile(r"^class (\w+)\(Module\):\n((?:  .*\n|\n)*)", re.MULTILINE)
+_MANGLE_RE = re.compile(r"\.___torch_mangle_\d+")  # TorchScript renames classes scripted twice
 _DECL_RE = re.compile(r"^  __(parameters|buffers)__ = (\[.*?\])", re.MULTILINE)
 
 
@@ -87,4 +88,4 @@ def reshape_as_modules(obj: Any, decls: dict[str, dict[str, list[str]]], depth: 
         "_modules": modules,
         "training": attrs.get("training"),
     }
-    obj.stub_name = obj.stub_name.removeprefix("__torch__.")
+    obj.stub_name = _MANGLE_RE.sub("", obj.stub_name.removeprefix("__torch__."))

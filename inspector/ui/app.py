@@ -1,0 +1,101 @@
+"""Start the GUI: ``python main.py [FILE] [--trust] [--screenshot PNG]`` (also the ``inspector-gui`` script).
+
+The window is shown first and the file is opened from the event loop, so the window paints before the load
+job imports torch on its worker thread. ``--screenshot`` waits until the file is shown and every job has
+settled, saves a picture of the window and exits: it works offscreen (``QT_QPA_PLATFORM=offscreen``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+from inspector import __version__
+from inspector.ui.main_window import APP_NAME, MainWindow
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "resources" / "demo_mnist_cnn.pth"
+SCREENSHOT_POLL_MS = 50
+SCREENSHOT_TIMEOUT_MS = 120_000
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inspector-gui", description="Look inside a PyTorch checkpoint.")
+    parser.add_argument(
+        "file", nargs="?", help=f"checkpoint to open (default: {DEFAULT_CHECKPOINT.name} if present)"
+    )
+    parser.add_argument(
+        "--trust", action="store_true", help="load FILE with its own code (runs code from it)"
+    )
+    parser.add_argument(
+        "--screenshot", metavar="PNG", help="save a picture of the window once FILE is shown, then exit"
+    )
+    parser.add_argument("--version", action="version", version=f"inspector {__version__}")
+    return parser
+
+
+class ScreenshotTaker(QObject):
+    """Waits until ``window`` has opened its file (or failed) and is idle, saves it to ``path``, exits.
+
+    The exit code is 0 when the file is shown, 1 when opening it failed (the picture shows the error),
+    2 when nothing settled before the timeout.
+    """
+
+    def __init__(self, app: QApplication, window: MainWindow, path: str, expect_file: bool):
+        super().__init__(window)
+        self._app, self._window, self._path = app, window, path
+        self._code = 0
+        self._waiting_for_file = expect_file
+        window.checkpoint_loaded.connect(self._on_checkpoint_loaded)
+        window.load_failed.connect(self._on_load_failed)
+        self._poll = QTimer(self, interval=SCREENSHOT_POLL_MS)
+        self._poll.timeout.connect(self._on_poll_timeout)
+        self._poll.start()
+        QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, self._on_deadline_reached)
+
+    def _on_checkpoint_loaded(self, _checkpoint) -> None:
+        self._waiting_for_file = False
+
+    def _on_load_failed(self, _message: str) -> None:
+        self._code = 1
+        self._waiting_for_file = False
+
+    def _on_poll_timeout(self) -> None:
+        if not self._waiting_for_file and not self._window.is_busy():
+            self._save_and_exit(self._code)
+
+    def _on_deadline_reached(self) -> None:
+        if self._poll.isActive():
+            print("error: timed out waiting for the window to settle", file=sys.stderr)
+            self._save_and_exit(2)
+
+    def _save_and_exit(self, code: int) -> None:
+        self._poll.stop()
+        self._app.processEvents()
+        if not self._window.grab().save(self._path, "PNG"):
+            print(f"error: cannot write {self._path}", file=sys.stderr)
+            code = code or 1
+        self._app.exit(code)  # main() closes the window once the loop is over
+
+
+def main(argv: list[str] | None = None, settings: QSettings | None = None) -> int:
+    """Run the GUI until its window closes; ``settings`` replaces the user's ``QSettings`` (tests)."""
+    args = build_parser().parse_args(argv)
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setOrganizationName(APP_NAME)
+    app.setApplicationName(APP_NAME)
+    window = MainWindow(settings)
+    path = args.file or (str(DEFAULT_CHECKPOINT) if DEFAULT_CHECKPOINT.is_file() else None)
+    window.show()
+    if path:
+        QTimer.singleShot(0, lambda: window.open_file(os.fspath(path), trust=args.trust))
+    if args.screenshot:
+        window.screenshot_taker = ScreenshotTaker(app, window, args.screenshot, expect_file=bool(path))
+    code = app.exec()
+    window.close()  # after the loop, so closing the last window posts no quit event to a later loop
+    window.shutdown()  # no job may outlive the event loop
+    return code

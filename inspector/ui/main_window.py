@@ -1,0 +1,479 @@
+"""The main window: open a checkpoint, browse its tensors, read details, summary and metadata.
+
+Loading runs :func:`inspector.core.loader.iter_load_checkpoint` on a worker thread; the window shows its
+progress with a Cancel button and keeps the previous file on screen until the new one is ready, so a bad
+file costs nothing but an error message. This module imports neither torch nor the loader at import time:
+the window paints first, the load job imports them on its thread.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from functools import partial
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QModelIndex, QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QToolButton,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from inspector.core.errors import TrustRequiredError, UnsafeCheckpointError
+from inspector.ui.entry_details import EntryDetails
+from inspector.ui.entry_tree_model import (
+    BYTES,
+    DTYPE,
+    ENTRY_ROLE,
+    KIND,
+    NAME,
+    NODE_ROLE,
+    NUMEL,
+    SHAPE,
+    TRAINABLE,
+    EntryFilterProxyModel,
+    EntryTreeModel,
+    format_bytes,
+    format_count,
+)
+from inspector.ui.metadata_panel import MetadataPanel
+from inspector.ui.recent_files import RecentFiles
+from inspector.ui.summary_panel import SummaryPanel
+from inspector.ui.trust_dialog import TrustDialog
+from inspector.ui.worker import JobWorker, WorkerSlot
+
+if TYPE_CHECKING:
+    from inspector.core.checkpoint import Checkpoint, TensorEntry
+
+APP_NAME = "inspector"
+FILE_FILTER = "PyTorch checkpoints (*.pt *.pth *.ckpt *.bin *.tar *.safetensors *.pkl);;All files (*)"
+EMPTY_HINT = "No file open.\n\nOpen a PyTorch checkpoint with File › Open (Ctrl+O),\nor drop one here."
+EXPAND_ALL_BELOW = 400  # expand the whole tree when it has fewer rows than this
+COLUMN_CHARS = {SHAPE: 12, DTYPE: 8, NUMEL: 10, BYTES: 9, KIND: 10, TRAINABLE: 9}
+
+
+def _load_job(path: str, trust: bool):
+    """Made on the worker thread: the loader (and torch) is imported there, never on the GUI thread."""
+    from inspector.core.loader import iter_load_checkpoint
+
+    return iter_load_checkpoint(path, trust=trust)
+
+
+class MainWindow(QMainWindow):
+    """Tree of entries on the left; Details, Weights, Summary and Metadata tabs on the right.
+
+    Signals:
+        checkpoint_loaded(object): a ``Checkpoint`` is now shown.
+        load_failed(str): opening a file failed; the message was shown, the previous file stays.
+        entry_selected(object): the ``TensorEntry`` of the current row, or None for a group/module/nothing.
+        error_shown(str): an error message was shown to the user.
+    """
+
+    checkpoint_loaded = Signal(object)
+    load_failed = Signal(str)
+    entry_selected = Signal(object)
+    error_shown = Signal(str)
+
+    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.checkpoint: Checkpoint | None = None
+        self.last_error = ""
+        self.recent_files = RecentFiles(settings, self)
+        self._loads = WorkerSlot("load")
+        self._load_worker: JobWorker | None = None
+        self._load_started = 0.0
+        self._failed_load: tuple[str, list[str], list[str]] | None = None  # path, globals, dangerous
+        self._error_box: QMessageBox | None = None
+
+        self.setWindowTitle(APP_NAME)
+        self.setAcceptDrops(True)
+        self.resize(1280, 800)
+        self._build_actions()
+        self._build_menus()
+        self.setCentralWidget(self._build_central())
+        self._build_status_bar()
+        self._on_recent_files_changed()
+        self.recent_files.changed.connect(self._on_recent_files_changed)
+        self._update_trust_state()
+
+    # -- construction ------------------------------------------------------------------------------------
+    def _build_actions(self) -> None:
+        self.open_action = QAction("&Open…", self, shortcut=QKeySequence.StandardKey.Open)
+        self.open_action.triggered.connect(self._on_open_triggered)
+        self.reload_action = QAction("&Reload", self, shortcut=QKeySequence.StandardKey.Refresh)
+        self.reload_action.triggered.connect(self.reload)
+        self.trust_action = QAction("&Trust and reload…", self)
+        self.trust_action.setStatusTip("Load the file again with its own code (asks first)")
+        self.trust_action.triggered.connect(self._on_trust_triggered)
+        self.quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        self.quit_action.triggered.connect(self.close)
+        self.find_action = QAction("&Filter entries", self, shortcut=QKeySequence.StandardKey.Find)
+        self.find_action.triggered.connect(self._on_find_triggered)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(self.open_action)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        file_menu.addAction(self.reload_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.trust_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addAction(self.find_action)
+
+    def _build_central(self) -> QSplitter:
+        self.model = EntryTreeModel(self)
+        self.proxy = EntryFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self._build_browser())
+        splitter.addWidget(self._build_tabs())
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([700, 580])
+        splitter.setChildrenCollapsible(False)
+        self.splitter = splitter
+        return splitter
+
+    def _build_browser(self) -> QWidget:
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("Filter entries: conv1, weight, layer*.bias…")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self._on_filter_text_changed)
+        self.tree = QTreeView()
+        self.tree.setModel(self.proxy)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.tree.setSortingEnabled(False)
+        header = self.tree.header()
+        header.setSortIndicatorClearable(True)
+        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.tree.setSortingEnabled(True)
+        header.setStretchLastSection(True)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        char = self.tree.fontMetrics().horizontalAdvance("0")
+        self.tree.setColumnWidth(NAME, 26 * char)
+        for column, chars in COLUMN_CHARS.items():
+            self.tree.setColumnWidth(column, chars * char)
+        self.tree.selectionModel().currentChanged.connect(self._on_current_row_changed)
+        self.empty_hint = QLabel(EMPTY_HINT)
+        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_hint.setEnabled(False)
+        self.browser_stack = QStackedWidget()
+        self.browser_stack.addWidget(self.empty_hint)
+        self.browser_stack.addWidget(self.tree)
+        self.counts_label = QLabel()
+        pane = QWidget()
+        layout = QVBoxLayout(pane)
+        layout.setContentsMargins(6, 6, 0, 6)
+        layout.addWidget(self.filter_edit)
+        layout.addWidget(self.browser_stack, 1)
+        layout.addWidget(self.counts_label)
+        return pane
+
+    def _build_tabs(self) -> QTabWidget:
+        self.details = EntryDetails()
+        self.summary_panel = SummaryPanel()
+        self.metadata_panel = MetadataPanel()
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.details, "Details")
+        self.tabs.addTab(self._make_weights_tab(), "Weights")
+        self.tabs.addTab(self.summary_panel, "Summary")
+        self.tabs.addTab(self.metadata_panel, "Metadata")
+        return self.tabs
+
+    def _make_weights_tab(self) -> QWidget:
+        """Placeholder for ``inspector.ui.weight_view.WeightView`` (wired in by the lead)."""
+        placeholder = QLabel("Weight view: select a tensor in the tree.")
+        placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        placeholder.setEnabled(False)
+        self.weights_tab = placeholder
+        return placeholder
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.message_label = QLabel()
+        bar.addWidget(self.message_label, 1)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setMaximumWidth(220)
+        self.progress_bar.setTextVisible(False)
+        self.cancel_button = QToolButton()
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.clicked.connect(self._on_cancel_clicked)
+        self.trust_label = QLabel()
+        bar.addPermanentWidget(self.progress_bar)
+        bar.addPermanentWidget(self.cancel_button)
+        bar.addPermanentWidget(self.trust_label)
+        self._set_loading(False)
+
+    # -- opening files -----------------------------------------------------------------------------------
+    def open_file(self, path: str, trust: bool = False) -> None:
+        """Start loading ``path`` on a worker thread; the current file stays until it is ready."""
+        path = os.path.abspath(os.path.expanduser(str(path)))
+        if not os.path.isfile(path):
+            self.recent_files.remove(path)
+            self._fail(f"{path}: no such file")
+            return
+        self._load_started = time.monotonic()
+        self._load_worker = self._loads.start(
+            partial(_load_job, path, trust),
+            on_finished=self._on_checkpoint_loaded,
+            on_failed=partial(self._on_load_failed, path),
+            on_progress=self._on_load_progress_changed,
+        )
+        self._set_loading(True, f"Opening {os.path.basename(path)}…")
+
+    def reload(self) -> None:
+        if self.checkpoint is not None:
+            self.open_file(self.checkpoint.path, trust=self.checkpoint.trusted)
+
+    def is_busy(self) -> bool:
+        """True while a load, a statistics or a summary job is under way."""
+        return self._loads.is_busy() or self.details.is_busy() or self.summary_panel.is_busy()
+
+    def _on_open_triggered(self) -> None:
+        start = os.path.dirname(self.checkpoint.path) if self.checkpoint is not None else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", start, FILE_FILTER)
+        if path:
+            self.open_file(path)
+
+    def _on_cancel_clicked(self) -> None:
+        self._loads.cancel()
+        self._set_loading(False)
+        self.message_label.setText("Loading cancelled.")
+
+    def _on_load_progress_changed(self, record) -> None:
+        if record.total:
+            self.progress_bar.setRange(0, record.total)
+            self.progress_bar.setValue(record.done)
+        else:
+            self.progress_bar.setRange(0, 0)
+        if record.message:
+            self.message_label.setText(f"{record.message}…")
+
+    def _on_checkpoint_loaded(self, checkpoint: Checkpoint) -> None:
+        seconds = time.monotonic() - self._load_started
+        self._set_loading(False)
+        self._failed_load = None
+        self.checkpoint = checkpoint
+        self.recent_files.add(checkpoint.path)
+        self.model.set_checkpoint(checkpoint)
+        self.details.set_checkpoint(checkpoint)
+        self.metadata_panel.set_checkpoint(checkpoint)
+        self.summary_panel.set_checkpoint(checkpoint)
+        self.browser_stack.setCurrentWidget(self.tree)
+        self._show_tree()
+        self._update_trust_state()
+        totals = checkpoint.totals
+        self.message_label.setText(
+            f"Opened {os.path.basename(checkpoint.path)}: {format_count(totals.entries)} tensors, "
+            f"{format_bytes(totals.bytes)} in {seconds:.1f} s"
+        )
+        self.checkpoint_loaded.emit(checkpoint)
+
+    def _on_load_failed(self, path: str, message: str) -> None:
+        self._set_loading(False)
+        error = self._load_worker.error if self._load_worker is not None else None
+        self._failed_load = None
+        if isinstance(error, TrustRequiredError):
+            self._failed_load = (path, list(error.globals_referenced), [])
+        elif isinstance(error, UnsafeCheckpointError):
+            self._failed_load = (path, [], list(error.dangerous))
+        self._update_trust_state()
+        self._fail(message)
+
+    def _fail(self, message: str) -> None:
+        self.load_failed.emit(message)
+        self.show_error(message)
+
+    def show_error(self, message: str) -> None:
+        """Tell the user: the status bar, and a non-modal message box that never blocks the app."""
+        self.last_error = message
+        self.message_label.setText(f"Error: {message}")
+        if self._error_box is not None:
+            self._error_box.close()
+        box = QMessageBox(QMessageBox.Icon.Warning, APP_NAME, message, QMessageBox.StandardButton.Ok, self)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(partial(self._on_error_box_finished, box))
+        self._error_box = box
+        box.show()
+        self.error_shown.emit(message)
+
+    def _on_error_box_finished(self, box: QMessageBox, _result: int) -> None:
+        if self._error_box is box:
+            self._error_box = None
+
+    def _set_loading(self, loading: bool, message: str = "") -> None:
+        self.progress_bar.setVisible(loading)
+        self.cancel_button.setVisible(loading)
+        if loading:
+            self.progress_bar.setRange(0, 0)
+            self.message_label.setText(message)
+
+    # -- trust ---------------------------------------------------------------------------------------------
+    def _trust_target(self) -> tuple[str, list[str], list[str]] | None:
+        """The file a trusted reload would open, with the globals to show and those flagged dangerous."""
+        if self._failed_load is not None:
+            return self._failed_load
+        if self.checkpoint is not None and not self.checkpoint.trusted:
+            return self.checkpoint.path, list(self.checkpoint.globals_referenced), []
+        return None
+
+    def _on_trust_triggered(self) -> None:
+        target = self._trust_target()
+        if target is None:
+            return
+        path, globals_referenced, dangerous = target
+        if TrustDialog.ask(self, path, globals_referenced, dangerous):
+            self.open_file(path, trust=True)
+
+    def _update_trust_state(self) -> None:
+        self.trust_action.setEnabled(self._trust_target() is not None)
+        self.reload_action.setEnabled(self.checkpoint is not None)
+        if self.checkpoint is None:
+            self.setWindowTitle(APP_NAME)
+            self.trust_label.setText("")
+            return
+        name = os.path.basename(self.checkpoint.path)
+        trusted = self.checkpoint.trusted
+        self.setWindowTitle(f"{name} [trusted] — {APP_NAME}" if trusted else f"{name} — {APP_NAME}")
+        self.trust_label.setText("Trusted: file code allowed" if trusted else "Untrusted: weights only")
+        self.trust_label.setToolTip(
+            "Loaded with trust: the classes the file names were imported."
+            if trusted
+            else "Loaded without running code from the file. File › Trust and reload… to allow it."
+        )
+
+    # -- recent files ---------------------------------------------------------------------------------------
+    def _on_recent_files_changed(self) -> None:
+        self.recent_menu.clear()
+        paths = self.recent_files.paths()
+        for number, path in enumerate(paths, start=1):
+            action = self.recent_menu.addAction(f"&{number % 10}  {os.path.basename(path)}")
+            action.setToolTip(path)
+            action.setStatusTip(path)
+            action.triggered.connect(partial(self.open_file, path))
+        self.recent_menu.addSeparator()
+        self.recent_menu.addAction("Clear Menu", self.recent_files.clear).setEnabled(bool(paths))
+        self.recent_menu.setEnabled(bool(paths))
+
+    # -- the tree --------------------------------------------------------------------------------------------
+    def _show_tree(self) -> None:
+        """Fresh tree after a load: re-apply the filter, expand, fit the name column, select an entry."""
+        self.proxy.set_filter_text(self.filter_edit.text())
+        self._expand()
+        self._fit_name_column()
+        self._update_counts()
+        first = self._first_entry_index()
+        if first.isValid():
+            self.tree.setCurrentIndex(first)
+        else:
+            self.details.clear()
+
+    def _fit_name_column(self) -> None:
+        """Wide enough for the names, but not so wide that the other columns scroll out of view."""
+        char = self.tree.fontMetrics().horizontalAdvance("0")
+        others = sum(self.tree.columnWidth(c) for c in COLUMN_CHARS)
+        room = self.tree.viewport().width() - others
+        wanted = self.tree.sizeHintForColumn(NAME) + 2 * char
+        self.tree.setColumnWidth(NAME, max(16 * char, min(wanted, room, 48 * char)))
+
+    def _expand(self) -> None:
+        if self.model.checkpoint is not None and len(self.model.checkpoint.entries) * 2 < EXPAND_ALL_BELOW:
+            self.tree.expandAll()
+        else:
+            self.tree.collapseAll()
+            self.tree.expandToDepth(0)
+
+    def _first_entry_index(self) -> QModelIndex:
+        index = self.proxy.index(0, 0)
+        while index.isValid() and index.data(ENTRY_ROLE) is None:
+            index = self.proxy.index(0, 0, index)
+        return index
+
+    def _update_counts(self) -> None:
+        if self.checkpoint is None:
+            self.counts_label.setText("")
+            return
+        total = len(self.checkpoint.entries)
+        shown = len(self.proxy.visible_entries()) if self.proxy.filter_text() else total
+        root = self.model.root
+        prefix = f"{shown} of {total} tensors shown" if shown != total else f"{total} tensors"
+        self.counts_label.setText(
+            f"{prefix} · {format_count(root.numel)} elements · {format_bytes(root.nbytes)}"
+        )
+
+    def _on_filter_text_changed(self, text: str) -> None:
+        self.proxy.set_filter_text(text)
+        if text.strip():
+            self.tree.expandAll()
+        else:
+            self._expand()
+        self._update_counts()
+
+    def _on_find_triggered(self) -> None:
+        self.filter_edit.setFocus()
+        self.filter_edit.selectAll()
+
+    def _on_current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        node = current.data(NODE_ROLE) if current.isValid() else None
+        self.details.show_node(node)
+        self.entry_selected.emit(node.entry if node is not None else None)
+
+    def current_entry(self) -> TensorEntry | None:
+        return self.tree.currentIndex().data(ENTRY_ROLE) if self.tree.currentIndex().isValid() else None
+
+    def select_entry(self, key: str) -> bool:
+        """Make the entry whose key is ``key`` current (clearing a filter that hides it); True if found."""
+        source = self.model.index_for_key(key)
+        if not source.isValid():
+            return False
+        index = self.proxy.mapFromSource(source)
+        if not index.isValid():
+            self.filter_edit.clear()
+            index = self.proxy.mapFromSource(source)
+        self.tree.scrollTo(index)
+        self.tree.setCurrentIndex(index)
+        return True
+
+    # -- drag and drop ---------------------------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_file(paths[0])
+
+    # -- closing -----------------------------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Cancel every job this window started and wait for their threads."""
+        self._loads.shutdown()
+        self.details.shutdown()
+        self.summary_panel.shutdown()
+
+    def closeEvent(self, event) -> None:
+        self.shutdown()
+        if self._error_box is not None:
+            self._error_box.close()
+        super().closeEvent(event)

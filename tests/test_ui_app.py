@@ -1,0 +1,86 @@
+"""``main.py``: screenshots offscreen, ``--trust``, and a window that paints before torch is imported."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+from PySide6.QtGui import QImage
+
+from inspector.ui import app as app_module
+
+pytest_plugins = ["ui_fixtures"]
+pytestmark = pytest.mark.usefixtures("no_dangling_workers")
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def run_main(tmp_path, *args, timeout=120):
+    """``python main.py ARGS`` offscreen, with the user's settings folder replaced by a temporary one."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"))
+    return subprocess.run([sys.executable, str(REPO / "main.py"), *map(str, args)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+
+
+def test_screenshot_flag_writes_a_png_of_the_loaded_window(tmp_path, tiny_checkpoint):
+    png = tmp_path / "shot.png"
+    result = run_main(tmp_path, tiny_checkpoint, "--screenshot", png)
+    assert result.returncode == 0, result.stderr
+    image = QImage(str(png))
+    assert (image.width(), image.height()) == (1280, 800)
+
+
+def test_screenshot_of_a_bad_file_shows_the_error_and_exits_1(tmp_path, bad_file):
+    png = tmp_path / "shot.png"
+    result = run_main(tmp_path, bad_file, "--screenshot", png)
+    assert result.returncode == 1
+    assert not QImage(str(png)).isNull()
+
+
+def test_gui_modules_do_not_import_torch(tmp_path):
+    code = (
+        "import sys, runpy; runpy.run_path('main.py', run_name='not_main');"
+        "import inspector.ui.app, inspector.ui.main_window;"
+        "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'));"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_main_with_trust_opens_the_file_trusted(qtbot, tmp_path, tiny_checkpoint, ui_settings, monkeypatch):
+    windows = []
+    real_window = app_module.MainWindow
+    monkeypatch.setattr(
+        app_module, "MainWindow", lambda settings: windows.append(real_window(settings)) or windows[-1]
+    )
+    png = tmp_path / "trusted.png"
+    code = app_module.main([str(tiny_checkpoint), "--trust", "--screenshot", str(png)], settings=ui_settings)
+    assert code == 0 and png.exists()
+    assert windows[0].checkpoint.trusted
+    assert windows[0].windowTitle() == "tiny.pth [trusted] — inspector"
+    windows[0].deleteLater()
+
+
+def test_parser_defaults():
+    args = app_module.build_parser().parse_args([])
+    assert args.file is None and not args.trust and args.screenshot is None
+
+
+def test_many_qt_calls_do_not_exhaust_none(tmp_path):
+    """PySide6 6.12.0 on Python 3.11 drops a None reference per void call: the installed Qt must not."""
+    code = (
+        "import inspector.ui\n"
+        "from PySide6.QtWidgets import QApplication, QLabel\n"
+        "app = QApplication([]); label = QLabel()\n"
+        "for _ in range(50000): label.setText('x')\n"
+        "print('alive')\n"
+    )
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and "alive" in result.stdout, result.stderr[-2000:]
