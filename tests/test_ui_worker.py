@@ -102,8 +102,8 @@ def test_progress_is_throttled_but_the_last_record_arrives(qtbot):
     worker = JobWorker(lambda: counting_job(20000), progress_interval=10.0)
     records = []
     worker.progress.connect(records.append)
-    with qtbot.waitSignal(worker.finished, timeout=10000):
-        worker.start()
+    with qtbot.waitSignals([worker.finished, worker.stopped], order="strict", timeout=10000):
+        worker.start()  # wait for ``stopped`` too: the thread must be gone before the dangling-worker check
     assert len(records) < 10
     assert records[-1].done == 20000
 

@@ -1,4 +1,7 @@
-"""Start the GUI: ``python main.py [FILE] [--trust] [--screenshot PNG]`` (also the ``inspector-gui`` script).
+"""Start the GUI: ``python main.py [FILE] [--trust] [--select NAME] [--tab TAB] [--screenshot PNG]``.
+
+(Also the ``inspector-gui`` script.) ``--select`` and ``--tab`` pick what the window shows once FILE is open,
+so that a screenshot can show any view: ``--select conv1.weight --tab weights``.
 
 The window is shown first and the file is opened from the event loop, so the window paints before the load
 job imports torch on its worker thread. ``--screenshot`` waits until the file is shown and every job has
@@ -10,17 +13,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSettings, QTimer
+from PySide6.QtCore import QObject, QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from inspector import __version__
+from inspector.core.errors import InspectorError
 from inspector.ui.main_window import APP_NAME, MainWindow
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "resources" / "demo_mnist_cnn.pth"
 SCREENSHOT_POLL_MS = 50
 SCREENSHOT_TIMEOUT_MS = 120_000
+TAB_NAMES = ("details", "weights", "summary", "metadata")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--screenshot", metavar="PNG", help="save a picture of the window once FILE is shown, then exit"
+    )
+    parser.add_argument("--select", metavar="NAME", help="select this tensor once FILE is open")
+    parser.add_argument(
+        "--tab", choices=TAB_NAMES, help="show this tab once FILE is open (default: details)"
     )
     parser.add_argument("--version", action="version", version=f"inspector {__version__}")
     return parser
@@ -82,6 +92,17 @@ class ScreenshotTaker(QObject):
         self._app.exit(code)  # main() closes the window once the loop is over
 
 
+def _show_requested(window: MainWindow, name: str | None, tab: str | None, checkpoint) -> None:
+    """Apply ``--select`` and ``--tab`` once the file is shown (a single-shot connection)."""
+    if name:
+        try:
+            window.select_entry(checkpoint.entry(name).key)
+        except InspectorError as exc:
+            window.show_error(exc.message)
+    if tab:
+        window.tabs.setCurrentIndex(TAB_NAMES.index(tab))
+
+
 def main(argv: list[str] | None = None, settings: QSettings | None = None) -> int:
     """Run the GUI until its window closes; ``settings`` replaces the user's ``QSettings`` (tests)."""
     args = build_parser().parse_args(argv)
@@ -92,6 +113,11 @@ def main(argv: list[str] | None = None, settings: QSettings | None = None) -> in
     path = args.file or (str(DEFAULT_CHECKPOINT) if DEFAULT_CHECKPOINT.is_file() else None)
     window.show()
     if path:
+        if args.select or args.tab:
+            window.checkpoint_loaded.connect(
+                partial(_show_requested, window, args.select, args.tab),
+                type=Qt.ConnectionType.SingleShotConnection,
+            )
         QTimer.singleShot(0, lambda: window.open_file(os.fspath(path), trust=args.trust))
     if args.screenshot:
         window.screenshot_taker = ScreenshotTaker(app, window, args.screenshot, expect_file=bool(path))

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core.errors import TrustRequiredError, UnsafeCheckpointError
+from inspector.ui.diff_view import DiffWindow
 from inspector.ui.entry_details import EntryDetails
 from inspector.ui.entry_tree_model import (
     BYTES,
@@ -54,6 +55,7 @@ from inspector.ui.metadata_panel import MetadataPanel
 from inspector.ui.recent_files import RecentFiles
 from inspector.ui.summary_panel import SummaryPanel
 from inspector.ui.trust_dialog import TrustDialog
+from inspector.ui.weight_view import WeightView
 from inspector.ui.worker import JobWorker, WorkerSlot
 
 if TYPE_CHECKING:
@@ -98,6 +100,7 @@ class MainWindow(QMainWindow):
         self._load_started = 0.0
         self._failed_load: tuple[str, list[str], list[str]] | None = None  # path, globals, dangerous
         self._error_box: QMessageBox | None = None
+        self.diff_windows: list[DiffWindow] = []
 
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
@@ -119,6 +122,9 @@ class MainWindow(QMainWindow):
         self.trust_action = QAction("&Trust and reload…", self)
         self.trust_action.setStatusTip("Load the file again with its own code (asks first)")
         self.trust_action.triggered.connect(self._on_trust_triggered)
+        self.compare_action = QAction("&Compare with…", self)
+        self.compare_action.setStatusTip("Diff every tensor of the open file against a second checkpoint")
+        self.compare_action.triggered.connect(self._on_compare_triggered)
         self.quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
         self.quit_action.triggered.connect(self.close)
         self.find_action = QAction("&Filter entries", self, shortcut=QKeySequence.StandardKey.Find)
@@ -129,6 +135,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.open_action)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         file_menu.addAction(self.reload_action)
+        file_menu.addAction(self.compare_action)
         file_menu.addSeparator()
         file_menu.addAction(self.trust_action)
         file_menu.addSeparator()
@@ -193,19 +200,20 @@ class MainWindow(QMainWindow):
         self.metadata_panel = MetadataPanel()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
+        self.tabs.setObjectName("tabs")
         self.tabs.addTab(self.details, "Details")
         self.tabs.addTab(self._make_weights_tab(), "Weights")
         self.tabs.addTab(self.summary_panel, "Summary")
         self.tabs.addTab(self.metadata_panel, "Metadata")
         return self.tabs
 
-    def _make_weights_tab(self) -> QWidget:
-        """Placeholder for ``inspector.ui.weight_view.WeightView`` (wired in by the lead)."""
-        placeholder = QLabel("Weight view: select a tensor in the tree.")
-        placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        placeholder.setEnabled(False)
-        self.weights_tab = placeholder
-        return placeholder
+    def _make_weights_tab(self) -> WeightView:
+        """The picture of the current entry; it is drawn only while its tab is shown (see ``_sync_weights``)."""
+        self.weights_tab = WeightView()
+        self._weights_shown: tuple[Checkpoint, TensorEntry] | None = None
+        self.entry_selected.connect(self._sync_weights)
+        self.tabs.currentChanged.connect(self._sync_weights)
+        return self.weights_tab
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -246,7 +254,9 @@ class MainWindow(QMainWindow):
 
     def is_busy(self) -> bool:
         """True while a load, a statistics or a summary job is under way."""
-        return self._loads.is_busy() or self.details.is_busy() or self.summary_panel.is_busy()
+        return any(
+            part.is_busy() for part in (self._loads, self.details, self.summary_panel, self.weights_tab)
+        )
 
     def _on_open_triggered(self) -> None:
         start = os.path.dirname(self.checkpoint.path) if self.checkpoint is not None else ""
@@ -280,6 +290,7 @@ class MainWindow(QMainWindow):
         self.summary_panel.set_checkpoint(checkpoint)
         self.browser_stack.setCurrentWidget(self.tree)
         self._show_tree()
+        self._sync_weights()
         self._update_trust_state()
         totals = checkpoint.totals
         self.message_label.setText(
@@ -328,6 +339,37 @@ class MainWindow(QMainWindow):
             self.progress_bar.setRange(0, 0)
             self.message_label.setText(message)
 
+    # -- comparing ------------------------------------------------------------------------------------------
+    def _on_compare_triggered(self) -> None:
+        if self.checkpoint is None:
+            return
+        start = os.path.dirname(self.checkpoint.path)
+        path, _ = QFileDialog.getOpenFileName(self, "Compare with", start, FILE_FILTER)
+        if path:
+            self.compare_with(path)
+
+    def compare_with(self, path: str) -> DiffWindow | None:
+        """Open a window diffing the open file (A) against ``path`` (B).
+
+        Both files are read without trust even when A was trusted: a diff needs tensors only, and trusting A
+        says nothing about B.
+        """
+        if self.checkpoint is None:
+            return None
+        window = DiffWindow(self.checkpoint.path, os.path.abspath(path), trust=False)
+        window.setWindowTitle(
+            f"{os.path.basename(self.checkpoint.path)} vs {os.path.basename(path)} — {APP_NAME}"
+        )
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        window.destroyed.connect(partial(self._on_diff_window_destroyed, window))
+        self.diff_windows.append(window)
+        window.show()
+        return window
+
+    def _on_diff_window_destroyed(self, window: DiffWindow, *_args) -> None:
+        if window in self.diff_windows:
+            self.diff_windows.remove(window)
+
     # -- trust ---------------------------------------------------------------------------------------------
     def _trust_target(self) -> tuple[str, list[str], list[str]] | None:
         """The file a trusted reload would open, with the globals to show and those flagged dangerous."""
@@ -348,6 +390,7 @@ class MainWindow(QMainWindow):
     def _update_trust_state(self) -> None:
         self.trust_action.setEnabled(self._trust_target() is not None)
         self.reload_action.setEnabled(self.checkpoint is not None)
+        self.compare_action.setEnabled(self.checkpoint is not None)
         if self.checkpoint is None:
             self.setWindowTitle(APP_NAME)
             self.trust_label.setText("")
@@ -438,6 +481,23 @@ class MainWindow(QMainWindow):
         self.details.show_node(node)
         self.entry_selected.emit(node.entry if node is not None else None)
 
+    def _sync_weights(self, *_args) -> None:
+        """Draw the current entry in the Weights tab, only while that tab is shown: drawing costs time."""
+        if self.tabs.currentWidget() is not self.weights_tab:
+            return
+        entry = self.current_entry()
+        wanted = (self.checkpoint, entry) if self.checkpoint is not None and entry is not None else None
+        shown = self._weights_shown
+        if wanted is None and shown is None:
+            return
+        if wanted is not None and shown is not None and wanted[0] is shown[0] and wanted[1] is shown[1]:
+            return
+        self._weights_shown = wanted
+        if wanted is None:
+            self.weights_tab.clear()
+        else:
+            self.weights_tab.set_tensor(*wanted)
+
     def current_entry(self) -> TensorEntry | None:
         return self.tree.currentIndex().data(ENTRY_ROLE) if self.tree.currentIndex().isValid() else None
 
@@ -471,6 +531,9 @@ class MainWindow(QMainWindow):
         self._loads.shutdown()
         self.details.shutdown()
         self.summary_panel.shutdown()
+        self.weights_tab.shutdown()
+        for window in list(self.diff_windows):
+            window.close()  # its closeEvent waits for its jobs
 
     def closeEvent(self, event) -> None:
         self.shutdown()

@@ -1,0 +1,69 @@
+"""``inspector filters FILE --tensor NAME --out PNG [--normalize filter|global] [--channel N|all|rgb]``.
+
+Renders every filter of a conv weight as one mosaic PNG (see :func:`inspector.core.render.filter_grid`), with
+tiles upscaled so a person can read them: a resnet18 ``conv1.weight`` (64x3x7x7) becomes 8x8 RGB tiles of
+49 px. The PNG is exactly what the GUI's filter grid draws.
+"""
+
+from __future__ import annotations
+
+from inspector.commands.common import add_file_argument, load_or_fail
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("filters", help="render a conv weight's filters as a PNG grid")
+    add_file_argument(p)
+    p.add_argument("--tensor", required=True, metavar="NAME", help="the conv weight, e.g. conv1.weight")
+    p.add_argument("--out", required=True, metavar="PNG", help="where to write the PNG")
+    p.add_argument(
+        "--normalize", choices=("filter", "global"), default="filter",
+        help="scale each filter by its own max |w| (default) or all by the weight's max |w|",
+    )  # fmt: skip
+    p.add_argument(
+        "--channel", default="auto", metavar="N|all|rgb",
+        help="input channel to show; 'all': one row per filter; 'rgb': composite of 3 channels "
+        "(default: rgb when there are 3 input channels, else all)",
+    )  # fmt: skip
+    p.set_defaults(run=run)
+
+
+def _channel_options(text: str) -> dict:
+    if text == "auto":
+        return {}
+    if text == "all":
+        return {"composite": False}
+    if text == "rgb":
+        return {"composite": True}
+    try:
+        return {"channel": int(text)}
+    except ValueError:
+        from inspector.core.errors import InspectorError
+
+        raise InspectorError(f"--channel {text}: use an input channel number, 'all' or 'rgb'") from None
+
+
+def run(args) -> int:
+    from inspector.core.errors import InspectorError
+    from inspector.core.render import PNG_MAX_SIDE, READABLE_TILE_PX, filter_grid, save_png
+
+    ckpt = load_or_fail(args.file, trust=args.trust)
+    entry = ckpt.entry(args.tensor)
+    try:
+        grid = filter_grid(
+            ckpt.tensor(entry), normalize=args.normalize, min_tile_px=READABLE_TILE_PX, max_side=PNG_MAX_SIDE,
+            **_channel_options(args.channel),
+        )  # fmt: skip
+    except InspectorError as exc:
+        raise InspectorError(f"{args.file}: '{entry.key}' is {exc.message}") from None
+    rgb = grid.to_rgb()
+    save_png(rgb, args.out)
+    what = "RGB composite" if grid.composite else (f"input channel {grid.channel}" if grid.channel is not None
+                                                   else "one row per filter, one column per input channel")  # fmt: skip
+    print(
+        f"wrote {args.out}: {rgb.shape[1]}x{rgb.shape[0]} px, {grid.filters_shown} filters of "
+        f"{entry.key} {list(entry.shape)} in {grid.rows}x{grid.cols} tiles of {grid.tile_h}x{grid.tile_w} px, "
+        f"{what}, {args.normalize} normalisation (max |w| {grid.value_range[1]:.4g})"
+    )
+    if grid.note:
+        print(f"note: {grid.note}")
+    return 0

@@ -1,0 +1,388 @@
+"""Compare two checkpoints: a sortable table of what changed, and the difference of the selected tensor.
+
+:class:`DiffWindow` loads both files and runs the core diff job (:func:`inspector.core.diff.iter_diff_files`)
+on a worker thread with progress and Cancel, then hands the result to :class:`DiffView`. The table is a
+``QAbstractTableModel`` over the core :class:`~inspector.core.diff.DiffResult` (behind a sort/filter proxy);
+selecting a row draws ``a - b`` with the same :class:`~inspector.ui.weight_view.WeightView` the Weights tab uses
+(filter grid, heatmap or bars, plus histogram and exact stats of the difference), coloured globally by default
+so an unchanged filter stays neutral instead of being stretched to full colour.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from inspector.ui.weight_view import WeightView
+from inspector.ui.worker import WorkerSlot
+
+if TYPE_CHECKING:
+    from inspector.core.checkpoint import Checkpoint
+    from inspector.core.diff import DiffResult, TensorDiff
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+COLUMNS = ("Tensor", "Status", "rel L2", "max |a−b|", "% changed", "Shape", "Dtype")
+NUMBER_COLUMNS = (2, 3, 4)
+REL_L2_COLUMN = COLUMNS.index("rel L2")
+STATUS_ORDER = {"shape mismatch": 0, "changed": 1, "only in A": 2, "only in B": 3, "unchanged": 4}
+_NO_PARENT = QModelIndex()
+STATUS_COLORS = {
+    "changed": "#f4a582",
+    "shape mismatch": "#d6604d",
+    "only in A": "#d1e5f0",
+    "only in B": "#d1e5f0",
+}
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    """One table row: a compared pair (``diff`` set) or a name found in one file only."""
+
+    name: str
+    status: str
+    diff: TensorDiff | None = None
+
+    @property
+    def comparable(self) -> bool:
+        return self.diff is not None and not self.diff.shape_mismatch
+
+
+def diff_rows(result: DiffResult) -> list[DiffRow]:
+    rows = []
+    for t in result.tensors:
+        status = "shape mismatch" if t.shape_mismatch else ("changed" if t.changed else "unchanged")
+        rows.append(DiffRow(t.name, status, t))
+    rows += [DiffRow(name, "only in A") for name in result.only_in_a]
+    rows += [DiffRow(name, "only in B") for name in result.only_in_b]
+    return rows
+
+
+def _shape(shape) -> str:
+    return "x".join(map(str, shape)) or "scalar"
+
+
+def _number(x: float | None) -> str:
+    return "" if x is None else f"{x:.4g}"
+
+
+def _cell(row: DiffRow, column: int) -> tuple[str, Any]:
+    """(text, sort key) of one cell; missing numbers sort below every number."""
+    d, name = row.diff, COLUMNS[column]
+    if name == "Tensor":
+        return row.name, row.name
+    if name == "Status":
+        return row.status, STATUS_ORDER[row.status]
+    if d is None:
+        return "", -1.0
+    if name == "Shape":
+        text = _shape(d.shape_a) if not d.shape_mismatch else f"{_shape(d.shape_a)} vs {_shape(d.shape_b)}"
+        return text, float(d.numel)
+    if name == "max |a−b|":
+        return _number(d.max_abs), -1.0 if d.max_abs is None else d.max_abs
+    if name == "rel L2":
+        rel = d.rel_l2 if d.rel_l2 is not None else (math.inf if d.changed and not d.shape_mismatch else None)
+        text = "∞ (a = 0)" if rel == math.inf else _number(rel)
+        return text, -1.0 if rel is None else rel
+    if name == "% changed":
+        pct = d.changed_pct
+        return ("" if pct is None else f"{pct:.3g}%"), -1.0 if pct is None else pct
+    return (d.dtype_a if d.dtype_a == d.dtype_b else f"{d.dtype_a} → {d.dtype_b}"), d.dtype_a
+
+
+class DiffTableModel(QAbstractTableModel):
+    """The rows of a :class:`DiffResult`; ``SORT_ROLE`` gives numbers for sorting."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._rows: list[DiffRow] = []
+
+    def set_result(self, result: DiffResult | None) -> None:
+        self.beginResetModel()
+        self._rows = diff_rows(result) if result is not None else []
+        self.endResetModel()
+
+    def diff_row(self, index: QModelIndex | int) -> DiffRow:
+        return self._rows[index if isinstance(index, int) else index.row()]
+
+    def rowCount(self, parent=_NO_PARENT) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent=_NO_PARENT) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return _cell(row, index.column())[0]
+        if role == SORT_ROLE:
+            return _cell(row, index.column())[1]
+        if role == Qt.ItemDataRole.BackgroundRole and index.column() == 1 and row.status in STATUS_COLORS:
+            return QBrush(QColor(STATUS_COLORS[row.status]))
+        if role == Qt.ItemDataRole.ForegroundRole and row.status == "unchanged":
+            return QBrush(QColor("#808080"))
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in NUMBER_COLUMNS:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+
+class _DiffProxy(QSortFilterProxyModel):
+    """Sorts by ``SORT_ROLE``; hides unchanged rows when asked."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setSortRole(SORT_ROLE)
+        self.changed_only = False
+
+    def set_changed_only(self, on: bool) -> None:
+        if hasattr(self, "beginFilterChange"):  # Qt >= 6.10, where invalidateFilter() is deprecated
+            self.beginFilterChange()
+            self.changed_only = on
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self.changed_only = on
+            self.invalidateFilter()
+
+    def filterAcceptsRow(self, source_row: int, source_parent) -> bool:
+        return not self.changed_only or self.sourceModel().diff_row(source_row).status != "unchanged"
+
+
+class DiffView(QWidget):
+    """The table of a diff result beside a :class:`WeightView` of the selected pair's difference ``a - b``.
+
+    Signals:
+        row_selected(str): the match name of the newly selected row.
+    """
+
+    row_selected = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._result: DiffResult | None = None
+        self._checkpoints: tuple[Checkpoint, Checkpoint] | None = None
+        self.model = DiffTableModel(self)
+        self.proxy = _DiffProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.changed_only = QCheckBox("Changed only")
+        self.changed_only.toggled.connect(self.proxy.set_changed_only)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)  # long names: elided, resizable
+        header.resizeSection(0, 190)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_row_changed)
+        self.weight_view = WeightView()
+        self.weight_view.set_normalization("global")
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        top = QHBoxLayout()
+        top.addWidget(self.summary, 1)
+        top.addWidget(self.changed_only)
+        left_layout.addLayout(top)
+        left_layout.addWidget(self.table, 1)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(self.weight_view)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([560, 640])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+    @property
+    def result(self) -> DiffResult | None:
+        return self._result
+
+    def set_result(self, result: DiffResult, ckpt_a: Checkpoint, ckpt_b: Checkpoint) -> None:
+        """Show ``result`` (sorted by rel L2, largest first) and select its first row."""
+        self._result, self._checkpoints = result, (ckpt_a, ckpt_b)
+        self.weight_view.forget_stats()
+        self.model.set_result(result)
+        self.table.sortByColumn(REL_L2_COLUMN, Qt.SortOrder.DescendingOrder)
+        self.summary.setText(result.summary_line())
+        if self.proxy.rowCount():
+            self.table.selectionModel().setCurrentIndex(
+                self.proxy.index(0, 0),
+                QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows,
+            )
+        else:
+            self.weight_view.clear("The files hold no tensors.")
+
+    def visible_names(self) -> list[str]:
+        """Match names in the table's current (sorted, filtered) order."""
+        return [self.model.diff_row(self.proxy.mapToSource(self.proxy.index(r, 0))).name
+                for r in range(self.proxy.rowCount())]  # fmt: skip
+
+    def select(self, name: str) -> bool:
+        """Select the row of ``name``; False when no visible row has it."""
+        for r in range(self.proxy.rowCount()):
+            index = self.proxy.index(r, 0)
+            if self.model.diff_row(self.proxy.mapToSource(index)).name == name:
+                flags = (
+                    QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+                )
+                self.table.selectionModel().setCurrentIndex(index, flags)
+                return True
+        return False
+
+    def _on_current_row_changed(self, current: QModelIndex | QPersistentModelIndex, _previous) -> None:
+        if not current.isValid() or self._checkpoints is None:
+            return
+        row = self.model.diff_row(self.proxy.mapToSource(current))
+        self.row_selected.emit(row.name)
+        if not row.comparable:
+            d = row.diff
+            reason = (f"shape {list(d.shape_a)} in A, {list(d.shape_b)} in B: no elementwise difference"
+                      if d is not None else f"{row.status}: nothing to compare it with")  # fmt: skip
+            self.weight_view.clear(f"{row.name}\n\n{reason}")
+            return
+        from inspector.core.diff import difference_tensor
+
+        ckpt_a, ckpt_b = self._checkpoints
+        name = row.name
+        self.weight_view.show_tensor(
+            f"{name}: a − b  {list(row.diff.shape_a)}", lambda: difference_tensor(ckpt_a, ckpt_b, name),
+            row.diff.shape_a, f"diff::{ckpt_a.path}::{ckpt_b.path}::{name}",
+        )  # fmt: skip
+
+    def shutdown(self) -> None:
+        self.weight_view.shutdown()
+
+
+class DiffWindow(QWidget):
+    """A window comparing two files: loads both and diffs them off the GUI thread, with progress and Cancel.
+
+    Signals:
+        diff_finished(object): the :class:`DiffResult` now shown.
+        diff_failed(str): loading or comparing failed (the message is shown in the window too).
+    """
+
+    diff_finished = Signal(object)
+    diff_failed = Signal(str)
+
+    def __init__(
+        self, path_a: str | None = None, path_b: str | None = None, trust: bool = False, parent=None
+    ):
+        super().__init__(parent)
+        self.setWindowTitle("Compare checkpoints")
+        self.resize(1200, 760)
+        self._jobs = WorkerSlot("diff")
+        self.paths = QLabel()
+        self.paths.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(240)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.view = DiffView()
+        top = QHBoxLayout()
+        top.addWidget(self.paths, 1)
+        top.addWidget(self.progress)
+        top.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.status)
+        layout.addWidget(self.view, 1)
+        self._set_busy(False)
+        if path_a and path_b:
+            self.compare(path_a, path_b, trust)
+
+    def compare(self, path_a: str, path_b: str, trust: bool = False) -> None:
+        """Load ``path_a`` and ``path_b`` and diff them on a worker thread."""
+        self.paths.setText(f"A: {path_a}\nB: {path_b}")
+        self.status.setText("Loading and comparing…")
+        self.status.setVisible(True)
+        self._set_busy(True)
+
+        def make_job():
+            from inspector.core.diff import iter_diff_files
+
+            return iter_diff_files(str(path_a), str(path_b), trust)
+
+        self._jobs.start(make_job, self._on_finished, self._on_failed, self._on_progress)
+
+    def is_busy(self) -> bool:
+        return self._jobs.is_busy()
+
+    def cancel(self) -> None:
+        if self._jobs.is_busy():
+            self._jobs.cancel()
+            self._set_busy(False)
+            self.status.setText("Cancelled.")
+
+    def _set_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+
+    def _on_progress(self, record) -> None:
+        self.progress.setRange(0, max(1, record.total) if record.total else 0)
+        self.progress.setValue(record.done)
+        self.status.setText(record.message)
+
+    def _on_finished(self, outcome) -> None:
+        result, ckpt_a, ckpt_b = outcome
+        self._set_busy(False)
+        self.status.setText("\n".join(f"warning: {w}" for w in result.warnings))
+        self.status.setVisible(bool(result.warnings))
+        self.view.set_result(result, ckpt_a, ckpt_b)
+        self.diff_finished.emit(result)
+
+    def _on_failed(self, message: str) -> None:
+        self._set_busy(False)
+        self.status.setText(message)
+        self.status.setVisible(True)
+        self.diff_failed.emit(message)
+
+    def shutdown(self) -> None:
+        """Cancel and wait for every job this window started."""
+        self._jobs.shutdown()
+        self.view.shutdown()
+
+    def closeEvent(self, event) -> None:
+        self.shutdown()
+        super().closeEvent(event)

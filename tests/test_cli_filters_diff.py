@@ -1,0 +1,144 @@
+"""``inspector filters`` and ``inspector diff``, run in-process: PNG content, JSON interface, table, errors."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from inspector.cli import main
+from inspector.core import render
+
+
+def run_cli(capsys, *argv):
+    code = main(list(map(str, argv)))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def resnet18_file(tmp_path_factory):
+    """torchvision's resnet18 with random init (no download), as a plain state dict."""
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("resnet") / "resnet18.pth"
+    torch.save(torchvision.models.resnet18().state_dict(), path)
+    return path
+
+
+def test_resnet18_conv1_png_has_64_readable_rgb_tiles(resnet18_file, tmp_path, capsys):
+    out = tmp_path / "conv1.png"
+    code, text, err = run_cli(capsys, "filters", resnet18_file, "--tensor", "conv1.weight", "--out", out)
+    assert code == 0, err
+    assert "64 filters" in text and "8x8 tiles" in text and "RGB composite" in text
+    with Image.open(out) as img:
+        assert img.mode == "RGB"
+        rgb = np.asarray(img)
+    weight = torch.load(resnet18_file, weights_only=True)["conv1.weight"]
+    grid = render.filter_grid(weight, min_tile_px=render.READABLE_TILE_PX, max_side=render.PNG_MAX_SIDE)
+    assert grid.tile_h >= 28 and (grid.rows, grid.cols) == (8, 8)
+    np.testing.assert_array_equal(rgb, grid.to_rgb())
+    tiles = 0
+    for r in range(8):
+        for c in range(8):
+            y, x = grid.tile_origin(r, c)
+            block = rgb[y : y + grid.tile_h, x : x + grid.tile_w]
+            assert not (block == render.BACKGROUND_RGB).all(axis=-1).any()  # no padding inside a tile
+            assert len(np.unique(block.reshape(-1, 3), axis=0)) > 10  # colour structure, not a flat square
+            tiles += 1
+    assert tiles == 64
+    assert (rgb[: grid.padding] == render.BACKGROUND_RGB).all()
+
+
+def test_filters_options(tmp_path, capsys):
+    torch.save({"conv.weight": torch.randn(6, 4, 3, 3)}, tmp_path / "c.pth")
+    code, text, _ = run_cli(capsys, "filters", tmp_path / "c.pth", "--tensor", "conv.weight",
+                            "--out", tmp_path / "g.png", "--normalize", "global", "--channel", "2")  # fmt: skip
+    assert code == 0 and "input channel 2" in text and "global normalisation" in text
+    code, text, _ = run_cli(
+        capsys, "filters", tmp_path / "c.pth", "--tensor", "conv.weight", "--out", tmp_path / "a.png"
+    )
+    assert code == 0 and "one row per filter" in text
+    with Image.open(tmp_path / "a.png") as img:
+        width, height = img.size
+    assert height > width  # 6 filter rows of 4 input-channel columns
+
+
+@pytest.mark.parametrize(
+    ("tensor", "extra", "message"),
+    [
+        ("nope", [], "no tensor named 'nope'"),
+        (
+            "fc.weight",
+            [],
+            "'fc.weight' is a 2-D tensor [3, 4], not a conv weight [out, in, kh, kw]; view it as a heatmap",
+        ),
+        ("fc.bias", [], "bar plot"),
+        ("conv.weight", ["--channel", "9"], "input channel 9 does not exist"),
+        ("conv.weight", ["--channel", "red"], "--channel red"),
+    ],
+)
+def test_filters_errors_are_one_line(tmp_path, capsys, tensor, extra, message):
+    torch.save({"conv.weight": torch.randn(2, 3, 3, 3), "fc.weight": torch.zeros(3, 4), "fc.bias": torch.zeros(3)},
+               tmp_path / "m.pth")  # fmt: skip
+    code, out, err = run_cli(
+        capsys, "filters", tmp_path / "m.pth", "--tensor", tensor, "--out", tmp_path / "x.png", *extra
+    )
+    assert code == 1 and out == ""
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.fixture
+def before_after(tmp_path):
+    g = torch.Generator().manual_seed(1)
+    a = {"big.weight": torch.randn(8, 8, generator=g), "small.weight": torch.randn(8, generator=g),
+         "frozen.weight": torch.randn(5, generator=g), "grown": torch.zeros(3), "dropped": torch.ones(1)}  # fmt: skip
+    b = dict(a)
+    b["big.weight"] = a["big.weight"] * 2  # rel_l2 1.0
+    b["small.weight"] = a["small.weight"] + 0.01
+    b["grown"] = torch.zeros(4)
+    del b["dropped"]
+    b["added"] = torch.ones(2)
+    torch.save(a, tmp_path / "a.pth")
+    torch.save(b, tmp_path / "b.pth")
+    return tmp_path / "a.pth", tmp_path / "b.pth"
+
+
+def test_diff_json_interface(before_after, capsys):
+    code, out, err = run_cli(capsys, "diff", *before_after, "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert {"tensors", "only_in_a", "only_in_b", "shape_mismatch"} <= set(doc)
+    rows = {t["name"]: t for t in doc["tensors"]}
+    assert all({"name", "changed", "max_abs", "rel_l2"} <= set(t) for t in doc["tensors"])
+    assert rows["frozen.weight"] == {**rows["frozen.weight"], "changed": False, "max_abs": 0.0, "rel_l2": 0.0}
+    assert rows["big.weight"]["changed"] and rows["big.weight"]["rel_l2"] == pytest.approx(1.0)
+    assert rows["grown"]["shape_mismatch"] and rows["grown"]["rel_l2"] is None
+    assert doc["only_in_a"] == ["dropped"] and doc["only_in_b"] == ["added"]
+    assert doc["shape_mismatch"] == [{"name": "grown", "shape_a": [3], "shape_b": [4]}]
+
+
+def test_diff_table_is_sorted_by_rel_l2(before_after, capsys):
+    code, out, _ = run_cli(capsys, "diff", *before_after)
+    assert code == 0
+    lines = out.splitlines()
+    names = [line.split()[0] for line in lines[3:7]]
+    assert names == [
+        "grown",
+        "big.weight",
+        "small.weight",
+        "frozen.weight",
+    ]  # shape mismatch first, unchanged last
+    assert "SHAPE" in lines[3] and "3 vs 4" in lines[3]
+    assert "4 tensors compared: 3 changed (1 shape mismatch), 1 unchanged; 1 only in A, 1 only in B" in out
+    assert "only in A (1): dropped" in out and "only in B (1): added" in out
+    code, out, _ = run_cli(capsys, "diff", *before_after, "--changed")
+    assert "frozen.weight" not in out
+
+
+def test_diff_of_a_bad_file_is_one_line(before_after, tmp_path, capsys):
+    (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
+    code, out, err = run_cli(capsys, "diff", before_after[0], tmp_path / "bad.pth")
+    assert code == 1 and err.startswith("error: ") and "bad.pth" in err and err.count("\n") == 1
