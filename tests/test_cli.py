@@ -96,8 +96,13 @@ def test_summary_runs_torchsummary_on_trust(tmp_path, capsys):
 def test_subprocess_has_no_traceback_and_lazy_torch(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint at all")
-    proc = subprocess.run([sys.executable, "-m", "inspector", "list", str(bad)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "inspector", "list", str(bad)], capture_output=True, text=True
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error: ")
     probe = "import sys, inspector.cli, inspector.core.checkpoint; print('torch' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "False"
+    assert (
+        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip()
+        == "False"
+    )

@@ -20,7 +20,13 @@ def test_plain_state_dict_lists_every_key_with_shapes(tmp_path):
     assert ckpt.format == "state_dict" and ckpt.container == "zip"
     assert names(ckpt) == factory.STATE_KEYS
     conv = ckpt.entry("conv.weight")
-    assert (conv.group, conv.shape, conv.dtype, conv.numel, conv.nbytes) == ("", (2, 1, 3, 3), "float32", 18, 72)
+    assert (conv.group, conv.shape, conv.dtype, conv.numel, conv.nbytes) == (
+        "",
+        (2, 1, 3, 3),
+        "float32",
+        18,
+        72,
+    )
     assert (conv.module, conv.attr) == ("conv", "weight")
     expected = factory.tiny_net().state_dict()["conv.weight"]
     assert torch.equal(ckpt.tensor(conv), expected)
@@ -223,7 +229,9 @@ def test_empty_file(tmp_path):
     assert "empty" in _one_line_error(path)
 
 
-@pytest.mark.parametrize("writer", [factory.write_state_dict, factory.write_legacy, factory.write_safetensors])
+@pytest.mark.parametrize(
+    "writer", [factory.write_state_dict, factory.write_legacy, factory.write_safetensors]
+)
 def test_truncated_files(tmp_path, writer):
     path = writer(tmp_path)
     data = path.read_bytes()

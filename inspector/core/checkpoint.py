@@ -109,7 +109,9 @@ class Checkpoint:
     compression: str | None = None
     trusted: bool = False
     globals_referenced: list[str] = field(default_factory=list)
-    stubbed_globals: list[str] = field(default_factory=list)  # referenced but not imported: what trust imports
+    stubbed_globals: list[str] = field(
+        default_factory=list
+    )  # referenced but not imported: what trust imports
     module_classes: dict[str, str] = field(default_factory=dict)  # module path -> class, "" is the root
     architecture: str | None = None  # name of a resolved architecture (see inspector.core.architectures)
     model_group: str | None = None  # the group that holds the model's weights, when there is one
@@ -127,7 +129,9 @@ class Checkpoint:
                     return e
         from inspector.core.errors import InspectorError
 
-        raise InspectorError(f"{self.path}: no tensor named '{key}'; run 'inspector list {self.path}' to see names")
+        raise InspectorError(
+            f"{self.path}: no tensor named '{key}'; run 'inspector list {self.path}' to see names"
+        )
 
     def tensor(self, entry: TensorEntry | str):
         """The tensor behind ``entry`` (a ``torch.Tensor`` on CPU; may be memory-mapped)."""

@@ -103,7 +103,9 @@ def _decompress(path: str, source: str | bytes, codec: str) -> bytes:
         with openers[codec](io.BytesIO(source) if isinstance(source, bytes) else source, "rb") as f:
             return f.read()
     except (OSError, EOFError, lzma.LZMAError) as exc:
-        raise InspectorError(f"{path}: the {codec} data is truncated or corrupt ({_reason(exc)}); re-download it") from None
+        raise InspectorError(
+            f"{path}: the {codec} data is truncated or corrupt ({_reason(exc)}); re-download it"
+        ) from None
 
 
 def _unwrap_archive(path: str, source: str | bytes, detail: str) -> bytes:
@@ -194,10 +196,16 @@ def _read_torchscript(path: str, source: str | bytes, trust: bool) -> Checkpoint
         import torch
 
         try:
-            obj = torch.jit.load(io.BytesIO(source) if isinstance(source, bytes) else source, map_location="cpu")
+            obj = torch.jit.load(
+                io.BytesIO(source) if isinstance(source, bytes) else source, map_location="cpu"
+            )
         except Exception as exc:  # TorchScript raises RuntimeError for most things
-            raise InspectorError(f"{path}: torch.jit.load failed ({_reason(exc)}); open it without --trust") from None
-    ckpt = _checkpoint_from_object(path, obj, container="torchscript", record=record, trusted=trust, devices=devices)
+            raise InspectorError(
+                f"{path}: torch.jit.load failed ({_reason(exc)}); open it without --trust"
+            ) from None
+    ckpt = _checkpoint_from_object(
+        path, obj, container="torchscript", record=record, trusted=trust, devices=devices
+    )
     ckpt.format = "torchscript"
     return ckpt
 
@@ -233,7 +241,9 @@ def _read_torch(path: str, source: str | bytes, sniffed: Sniffed, trust: bool) -
         raise _corrupt(path, exc) from None
     if record is not None and trust:
         obj = _load_trusted(path, stream, use_mmap, record)
-    return _checkpoint_from_object(path, obj, container=container, record=record, trusted=trust, devices=devices)
+    return _checkpoint_from_object(
+        path, obj, container=container, record=record, trusted=trust, devices=devices
+    )
 
 
 def _read_restricted(path, stream, use_mmap, devices) -> tuple[Any, GlobalsRecord, bool]:
@@ -280,7 +290,9 @@ def _load_trusted(path, stream, use_mmap, record: GlobalsRecord) -> Any:
             "importable (install it or add it to PYTHONPATH), or open the file without trust to browse its weights"
         ) from None
     except Exception as exc:
-        raise InspectorError(f"{path}: loading with trust failed ({_reason(exc)}); open it without trust") from None
+        raise InspectorError(
+            f"{path}: loading with trust failed ({_reason(exc)}); open it without trust"
+        ) from None
 
 
 def _refuse_dangerous(path: str, record: GlobalsRecord) -> None:
@@ -330,7 +342,9 @@ def _checkpoint_from_object(
 
     listing = list_object(obj, devices)
     if not listing.entries and listing.format == "other":
-        raise InspectorError(f"{path}: the file holds no tensors ({type(obj).__name__}); it is not a checkpoint")
+        raise InspectorError(
+            f"{path}: the file holds no tensors ({type(obj).__name__}); it is not a checkpoint"
+        )
     metadata = extract_metadata(obj)
     if devices:
         metadata["saved_on_devices"] = sorted(set(devices.values()))

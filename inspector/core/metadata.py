@@ -76,7 +76,11 @@ def to_jsonable(value: Any, depth: int = 0) -> Any:
         if len(items) > MAX_ITEMS:
             rendered.append(f"... {len(items) - MAX_ITEMS} more")
         return rendered
-    if isinstance(value, Stub) and value.stub_name.endswith("Path") and all(isinstance(a, str) for a in value.stub_args):
+    if (
+        isinstance(value, Stub)
+        and value.stub_name.endswith("Path")
+        and all(isinstance(a, str) for a in value.stub_args)
+    ):
         return "/".join(value.stub_args).replace("//", "/")  # pathlib paths pickle as their parts
     if isinstance(value, Stub):
         state = value.state_dict_like
@@ -127,7 +131,9 @@ def optimizer_info(opt_state: Any) -> dict[str, Any] | None:
     if isinstance(opt_state, Stub):
         cls = opt_state.stub_name
         state = opt_state.state_dict_like or {}
-        info = optimizer_info({"state": state.get("state", {}), "param_groups": state.get("param_groups", [])})
+        info = optimizer_info(
+            {"state": state.get("state", {}), "param_groups": state.get("param_groups", [])}
+        )
         return {**(info or {}), "class": cls.rpartition(".")[2], "qualified_class": cls}
     if not isinstance(opt_state, Mapping) or "param_groups" not in opt_state:
         return None
@@ -172,7 +178,11 @@ def extract_metadata(obj: Any) -> dict[str, Any]:
             meta["optimizer"] = {**info, "source": key}
             optimizer_key = key
             break
-    if "optimizer" not in meta and isinstance(obj.get("optimizer_states"), list | tuple) and obj["optimizer_states"]:
+    if (
+        "optimizer" not in meta
+        and isinstance(obj.get("optimizer_states"), list | tuple)
+        and obj["optimizer_states"]
+    ):
         info = optimizer_info(obj["optimizer_states"][0])
         if info:
             meta["optimizer"] = {**info, "source": "optimizer_states[0]"}

@@ -212,7 +212,13 @@ def _allowed_globals() -> dict[str, Any]:
     allowed["torch.nn.parameter.Parameter"] = torch.nn.Parameter
     # TorchScript's pickler tags typed containers; the tag functions only return their argument
     allowed["torch.jit._pickle.restore_type_tag"] = lambda value, type_str=None: value
-    for name in ("build_intlist", "build_tensorlist", "build_doublelist", "build_boollist", "build_complexlist"):
+    for name in (
+        "build_intlist",
+        "build_tensorlist",
+        "build_doublelist",
+        "build_boollist",
+        "build_complexlist",
+    ):
         allowed[f"torch.jit._pickle.{name}"] = list
     return allowed
 

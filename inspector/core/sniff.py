@@ -90,7 +90,9 @@ def _as_file(source: str | bytes):
 
 def _sniff_tar(source: str | bytes) -> Sniffed:
     try:
-        with tarfile.open(fileobj=_as_file(source)) if isinstance(source, bytes) else tarfile.open(source) as t:
+        with (
+            tarfile.open(fileobj=_as_file(source)) if isinstance(source, bytes) else tarfile.open(source) as t
+        ):
             names = t.getnames()
     except tarfile.TarError:
         return Sniffed("corrupt", "a tar archive that is truncated or corrupt")

@@ -48,7 +48,9 @@ def structure_text(ckpt: Checkpoint) -> str:
     for r in rows:
         depth = 0 if r[0] in ("module", "(model)") else r[0].count(".") + 1
         name = ("  " * depth + r[0].rpartition(".")[2]) if depth else r[0]
-        lines.append(f"{name.ljust(widths[0] + 8)}  {r[1].ljust(widths[1])}  {r[2].rjust(widths[2])}  {r[3].rjust(widths[3])}")
+        lines.append(
+            f"{name.ljust(widths[0] + 8)}  {r[1].ljust(widths[1])}  {r[2].rjust(widths[2])}  {r[3].rjust(widths[3])}"
+        )
     return "\n".join(lines)
 
 

@@ -76,9 +76,15 @@ def reshape_as_modules(obj: Any, decls: dict[str, dict[str, list[str]]], depth: 
     for name, value in attrs.items():
         if isinstance(value, torch.Tensor):
             target = params if name in decl["parameters"] else buffers
-            target[name] = torch.nn.Parameter(value, requires_grad=value.is_floating_point()) if (
-                target is params and not isinstance(value, torch.nn.Parameter) and value.is_floating_point()
-            ) else value
+            target[name] = (
+                torch.nn.Parameter(value, requires_grad=value.is_floating_point())
+                if (
+                    target is params
+                    and not isinstance(value, torch.nn.Parameter)
+                    and value.is_floating_point()
+                )
+                else value
+            )
         elif isinstance(value, Stub) and isinstance(value.state_dict_like, dict):
             reshape_as_modules(value, decls, depth + 1)
             modules[name] = value
