@@ -7,6 +7,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 
+# Helper modules that test modules import by name: rewrite their asserts too (and silence pytest's warning).
+pytest.register_assert_rewrite("ui_fixtures", "checkpoint_factory")
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 MNIST_ROOT = REPO.parent / "shared" / "mnist"
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import sys
 
+ONLY_IN_SHOWN = 8  # names listed per "only in" line of the table; --json has them all
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("diff", help="compare the tensors of two checkpoints")
@@ -67,6 +69,12 @@ def print_table(result, changed_only: bool = False) -> None:
     print(result.summary_line())
     for label, names in (("only in A", result.only_in_a), ("only in B", result.only_in_b)):
         if names:
-            print(f"{label} ({len(names)}): {', '.join(names)}")
+            shown = ", ".join(names[:ONLY_IN_SHOWN])
+            more = (
+                f", … and {len(names) - ONLY_IN_SHOWN} more (--json lists all)"
+                if len(names) > ONLY_IN_SHOWN
+                else ""
+            )
+            print(f"{label} ({len(names)}): {shown}{more}")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)

@@ -440,11 +440,21 @@ class MainWindow(QMainWindow):
         self.tree.setColumnWidth(NAME, max(16 * char, min(wanted, room, 48 * char)))
 
     def _expand(self) -> None:
-        if self.model.checkpoint is not None and len(self.model.checkpoint.entries) * 2 < EXPAND_ALL_BELOW:
+        """Small files open fully; beside a model group, other groups (optimizer state...) stay closed."""
+        checkpoint = self.model.checkpoint
+        small = checkpoint is not None and len(checkpoint.model_entries()) * 2 < EXPAND_ALL_BELOW
+        model_group = checkpoint.model_group if checkpoint is not None else None
+        if small and not model_group:
             self.tree.expandAll()
-        else:
-            self.tree.collapseAll()
-            self.tree.expandToDepth(0)
+            return
+        self.tree.collapseAll()
+        self.tree.expandToDepth(0)
+        if small:
+            for row in range(self.proxy.rowCount()):
+                index = self.proxy.index(row, 0)
+                node = index.data(NODE_ROLE)
+                if node is not None and node.node_kind == "group" and node.name == model_group:
+                    self.tree.expandRecursively(index)
 
     def _first_entry_index(self) -> QModelIndex:
         index = self.proxy.index(0, 0)

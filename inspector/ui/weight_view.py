@@ -147,6 +147,7 @@ class WeightView(QWidget):
         main = QWidget()
         main_layout = QVBoxLayout(main)
         main_layout.setContentsMargins(0, 0, 0, 0)
+        main_layout.addWidget(self.title)
         main_layout.addLayout(bar)
         main_layout.addWidget(self.info)
         main_layout.addWidget(self.pages, 1)
@@ -156,6 +157,7 @@ class WeightView(QWidget):
         splitter.addWidget(self._build_histogram_panel())
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
+        splitter.setSizes([3000, 1000])  # the picture first: three quarters of the height
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
@@ -188,11 +190,14 @@ class WeightView(QWidget):
         self.hover_label = QLabel(" ")
         self.hover_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        bar = QHBoxLayout()
-        bar.addWidget(self.title, 1)
+        font = self.title.font()
+        font.setBold(True)
+        self.title.setFont(font)
+        bar = QHBoxLayout()  # controls on a row of their own: a long title must not squeeze them
         for label, widget in (("Normalise:", self.normalize_combo), ("Channel:", self.channel_combo)):
             bar.addWidget(QLabel(label))
             bar.addWidget(widget)
+        bar.addStretch(1)
         bar.addWidget(self.export_button)
 
         return bar
