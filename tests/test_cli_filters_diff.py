@@ -69,11 +69,6 @@ def test_filters_options(tmp_path, capsys):
     ("tensor", "extra", "message"),
     [
         ("nope", [], "no tensor named 'nope'"),
-        (
-            "fc.weight",
-            [],
-            "'fc.weight' is a 2-D tensor [3, 4], not a conv weight [out, in, kh, kw]; view it as a heatmap",
-        ),
         ("fc.bias", [], "bar plot"),
         ("conv.weight", ["--channel", "9"], "input channel 9 does not exist"),
         ("conv.weight", ["--channel", "red"], "--channel red"),
@@ -88,6 +83,22 @@ def test_filters_errors_are_one_line(tmp_path, capsys, tensor, extra, message):
     assert code == 1 and out == ""
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
     assert not (tmp_path / "x.png").exists()
+
+
+def test_filters_writes_a_matrix_as_its_heatmap(tmp_path, capsys):
+    weight = torch.zeros(3, 4)
+    weight[0, 0], weight[2, 3] = 1.0, -1.0
+    torch.save({"fc.weight": weight}, tmp_path / "m.pth")
+    out = tmp_path / "fc.png"
+    code, text, _ = run_cli(capsys, "filters", tmp_path / "m.pth", "--tensor", "fc.weight", "--out", out)
+    assert code == 0 and "heatmap of fc.weight [3, 4] drawn as 3x4 (exact)" in text
+    with Image.open(out) as img:
+        rgb = np.asarray(img.convert("RGB"))
+    height, width, _ = rgb.shape
+    assert width / height == pytest.approx(4 / 3, rel=0.02)  # upscaled evenly, cells stay square
+    top_left, bottom_right, middle = rgb[2, 2], rgb[-3, -3], rgb[height // 2, width // 2]
+    assert top_left[0] > top_left[2] and bottom_right[2] > bottom_right[0]  # +1 red, -1 blue
+    assert tuple(middle) == render.NEUTRAL_RGB  # zero is the neutral centre of the map
 
 
 @pytest.fixture

@@ -84,3 +84,24 @@ def test_many_qt_calls_do_not_exhaust_none(tmp_path):
         [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and "alive" in result.stdout, result.stderr[-2000:]
+
+
+def test_select_and_tab_show_a_tensor_in_the_weights_tab(
+    qtbot, tmp_path, tiny_checkpoint, ui_settings, monkeypatch
+):
+    windows = []
+    real_window = app_module.MainWindow
+    monkeypatch.setattr(
+        app_module, "MainWindow", lambda settings: windows.append(real_window(settings)) or windows[-1]
+    )
+    png = tmp_path / "weights.png"
+    argv = [str(tiny_checkpoint), "--select", "conv2.weight", "--tab", "weights", "--screenshot", str(png)]
+    assert app_module.main(argv, settings=ui_settings) == 0
+    window = windows[0]
+    assert window.current_entry().name == "conv2.weight"
+    assert window.tabs.currentWidget() is window.weights_tab
+    assert (
+        window.weights_tab.kind == "filters" and window.weights_tab.summary is not None
+    )  # drawn before the shot
+    assert not QImage(str(png)).isNull()
+    window.deleteLater()

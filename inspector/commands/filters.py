@@ -2,7 +2,9 @@
 
 Renders every filter of a conv weight as one mosaic PNG (see :func:`inspector.core.render.filter_grid`), with
 tiles upscaled so a person can read them: a resnet18 ``conv1.weight`` (64x3x7x7) becomes 8x8 RGB tiles of
-49 px. The PNG is exactly what the GUI's filter grid draws.
+49 px. The PNG is exactly what the GUI's filter grid draws. A tensor that the GUI draws as a heatmap (a matrix, or
+any tensor without conv-sized kernels) is written as that heatmap instead, so that every picture of the
+Weights tab but the 1-D plots can be made headless.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from inspector.commands.common import add_file_argument, load_or_fail
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("filters", help="render a conv weight's filters as a PNG grid")
+    p = sub.add_parser("filters", help="render a conv weight's filters as a PNG grid (a matrix: a heatmap)")
     add_file_argument(p)
-    p.add_argument("--tensor", required=True, metavar="NAME", help="the conv weight, e.g. conv1.weight")
+    p.add_argument(
+        "--tensor", required=True, metavar="NAME", help="the conv weight (or matrix), e.g. conv1.weight"
+    )
     p.add_argument("--out", required=True, metavar="PNG", help="where to write the PNG")
     p.add_argument(
         "--normalize", choices=("filter", "global"), default="filter",
@@ -44,10 +48,12 @@ def _channel_options(text: str) -> dict:
 
 def run(args) -> int:
     from inspector.core.errors import InspectorError
-    from inspector.core.render import PNG_MAX_SIDE, READABLE_TILE_PX, filter_grid, save_png
+    from inspector.core.render import PNG_MAX_SIDE, READABLE_TILE_PX, filter_grid, save_png, view_kind
 
     ckpt = load_or_fail(args.file, trust=args.trust)
     entry = ckpt.entry(args.tensor)
+    if view_kind(tuple(entry.shape)) == "heatmap":
+        return write_heatmap(ckpt, entry, args.out)
     try:
         grid = filter_grid(
             ckpt.tensor(entry), normalize=args.normalize, min_tile_px=READABLE_TILE_PX, max_side=PNG_MAX_SIDE,
@@ -66,4 +72,21 @@ def run(args) -> int:
     )
     if grid.note:
         print(f"note: {grid.note}")
+    return 0
+
+
+def write_heatmap(ckpt, entry, out) -> int:
+    """A matrix (or a tensor read as one) as the GUI's heatmap, upscaled to be readable."""
+    from inspector.core.render import heatmap_array, matrix_shape, save_png, upscale
+
+    matrix_rows_cols = matrix_shape(tuple(entry.shape))
+    heat = heatmap_array(ckpt.tensor(entry).reshape(matrix_rows_cols))
+    rgb = upscale(heat.to_rgb())
+    save_png(rgb, out)
+    drawn = "x".join(map(str, heat.values.shape))
+    how = "exact" if heat.method == "exact" else f"{heat.method} of {heat.factor[0]}x{heat.factor[1]} blocks"
+    print(
+        f"wrote {out}: {rgb.shape[1]}x{rgb.shape[0]} px, heatmap of {entry.key} {list(entry.shape)} "
+        f"drawn as {drawn} ({how}), colours saturate beyond ±{heat.clip or heat.vmax:.4g}"
+    )
     return 0
