@@ -260,7 +260,7 @@ def test_mean_and_subsample_reductions_with_ragged_blocks():
 def test_heatmap_is_the_same_when_read_in_small_chunks(monkeypatch):
     m = torch.randn(300, 70)
     whole = render.heatmap_array(m, max_side=32)
-    monkeypatch.setattr(render, "CHUNK_ELEMENTS", 500)
+    monkeypatch.setattr(render.heatmaps, "CHUNK_ELEMENTS", 500)
     progress = []
     chunked = render.run_job(render.iter_heatmap(m, max_side=32), progress.append)
     np.testing.assert_array_equal(chunked.values, whole.values)
@@ -283,7 +283,7 @@ def test_histogram_counts_equal_numpy_and_skip_non_finite(monkeypatch):
     values = torch.randn(10_000, dtype=torch.float64)
     values[:7] = math.nan
     values[7:10] = math.inf
-    monkeypatch.setattr(render, "CHUNK_ELEMENTS", 999)  # many chunks: counts must still be exact
+    monkeypatch.setattr(render.histograms, "CHUNK_ELEMENTS", 999)  # many chunks: counts must still be exact
     hist = render.histogram(values, bins=50)
     finite = values[torch.isfinite(values)].numpy()
     counts, edges = np.histogram(finite, bins=50)
@@ -329,3 +329,10 @@ def test_upscale_makes_small_pictures_visible():
     big = render.upscale(np.zeros((10, 512, 3), np.uint8), min_side=256, max_side=4096)
     assert big.shape == (80, 4096, 3)
     assert render.upscale(np.zeros((300, 300, 3), np.uint8)).shape == (300, 300, 3)
+
+
+@pytest.mark.parametrize(
+    ("numel", "bins"), [(0, 8), (16, 8), (144, 11), (4608, 34), (100_352, 93), (10**8, 128)]
+)
+def test_histogram_bins_follow_rice_rule_within_bounds(numel, bins):
+    assert render.bins_for(numel) == bins

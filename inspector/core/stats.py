@@ -50,24 +50,32 @@ class TensorStats:
         }
 
 
-def as_float_values(tensor):
-    """A flat float64-ready view of any tensor: dequantizes, densifies, widens bool/complex sensibly."""
+def as_real_tensor(tensor):
+    """A detached, dense, real torch tensor (quantized dequantized, complex as magnitude, bool as uint8).
+
+    Statistics and pictures both need plain numbers, whatever the file stored; numpy arrays are accepted too.
+    """
     import torch
 
-    if isinstance(tensor, torch.Tensor):
-        t = tensor.detach()
-        if t.is_quantized:
-            t = t.dequantize()
-        if t.layout != torch.strided:
-            t = t.to_dense()
-        if t.is_complex():
-            t = t.abs()
-        if t.dtype == torch.bool:
-            t = t.to(torch.uint8)
-        return t.reshape(-1)
-    import numpy as np
+    if not isinstance(tensor, torch.Tensor):
+        import numpy as np
 
-    return torch.from_numpy(np.ascontiguousarray(np.asarray(tensor)).reshape(-1))
+        tensor = torch.from_numpy(np.ascontiguousarray(np.asarray(tensor)))
+    t = tensor.detach()
+    if t.is_quantized:
+        t = t.dequantize()
+    if t.layout != torch.strided:
+        t = t.to_dense()
+    if t.is_complex():
+        t = t.abs()
+    if t.dtype == torch.bool:
+        t = t.to(torch.uint8)
+    return t
+
+
+def as_float_values(tensor):
+    """:func:`as_real_tensor`, flattened: what the chunked passes walk over."""
+    return as_real_tensor(tensor).reshape(-1)
 
 
 def iter_tensor_stats(tensor, chunk: int = CHUNK_ELEMENTS) -> Job[TensorStats]:

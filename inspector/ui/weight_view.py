@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 
 HEATMAP_MAX_SIDE = 1024  # a larger matrix is block-reduced (absmax) to this many pixels a side
 SERIES_MAX_POINTS = 4096
-HISTOGRAM_BINS = 128
 STATS_CACHE_SIZE = 256  # (stats, histogram) pairs kept, so going back to a tensor shows them at once
 ALL_CHANNELS_MAX_TILES = (
     64 * 64
@@ -82,7 +81,7 @@ def _render_job(load: Callable[[], Any], kind: str, shape: tuple[int, ...], opti
 
 
 def _summary_job(tensor):
-    return render.iter_value_summary(tensor, HISTOGRAM_BINS)
+    return render.iter_value_summary(tensor, render.bins_for(tensor.numel()))
 
 
 def _grid_hover(grid: render.FilterGrid, row: int, col: int) -> str:
