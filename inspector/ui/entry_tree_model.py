@@ -175,8 +175,8 @@ def display_text(node: EntryNode, column: int) -> str:
         return format_count(node.numel)
     if column == BYTES:
         return format_bytes(node.nbytes)
-    if entry is None:
-        return node.class_name if column == KIND else ""
+    if entry is None:  # a module: its class's own name (the tooltip has the dotted path)
+        return node.class_name.rpartition(".")[2] if column == KIND else ""
     if column == SHAPE:
         return format_shape(entry.shape)
     if column == DTYPE:

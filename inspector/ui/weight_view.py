@@ -152,6 +152,7 @@ class WeightView(QWidget):
         main_layout.addWidget(self.pages, 1)
         main_layout.addWidget(self.hover_label)
         splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.setChildrenCollapsible(False)  # never squeeze the statistics below their two lines
         splitter.addWidget(main)
         splitter.addWidget(self._build_histogram_panel())
         splitter.setStretchFactor(0, 3)
