@@ -32,8 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-MB = 1e6
+from _common import MB, REPO, child_env, run_json_child, torch_version, warm
+
 TIME_RATIO_TARGET = 0.5
 MEMORY_TARGET_MB = 150.0
 
@@ -54,23 +54,12 @@ INSPECTOR = "inspector load_checkpoint + entries"
 
 CHILD = r"""
 import json, sys, time
-
-def status(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
+from benchmarks._common import proc_status as status, reset_peak
 
 path, statement = sys.argv[1], sys.argv[2]
 import torch
 rss_after_import = status("VmRSS")
-try:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset VmHWM to the current RSS: the peak is the operation's alone
-    peak_reset = True
-except OSError:
-    peak_reset = False
+peak_reset = reset_peak()  # VmHWM back to the current RSS: the peak is the operation's alone
 scope = {"torch": torch, "path": path}
 start = time.perf_counter()
 exec(statement, scope)
@@ -143,12 +132,6 @@ def write_checkpoint(path: str, layers: int) -> None:
 
 
 # -- running -------------------------------------------------------------------------------------------------
-def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    return env
-
-
 def evict(path: Path) -> None:
     """Drop the file's clean pages from the page cache (no privileges needed, unlike drop_caches)."""
     fd = os.open(path, os.O_RDONLY)
@@ -159,20 +142,8 @@ def evict(path: Path) -> None:
         os.close(fd)
 
 
-def warm(path: Path) -> None:
-    with open(path, "rb") as f:
-        while f.read(64 << 20):
-            pass
-
-
 def run_in_process(path: Path, statement: str) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path), statement], capture_output=True, text=True, env=child_env(),
-        cwd=REPO, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise SystemExit(f"error: child failed ({statement!r}):\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_json_child(["-c", CHILD, str(path), statement], repr(statement))
 
 
 def run_end_to_end(path: Path, args: list[str]) -> dict:
@@ -242,13 +213,6 @@ def summarize(results: dict[str, list[dict]]) -> dict[str, dict]:
         for name in (E2E_BARE, E2E_CLI):
             summary[name]["added_mb"] = summary[name]["peak_mb"] - base
     return summary
-
-
-def torch_version() -> str:
-    found = subprocess.run(
-        [sys.executable, "-c", "import torch; print(torch.__version__)"], capture_output=True, text=True
-    )
-    return f"torch {found.stdout.strip() or '?'}"
 
 
 def report(summary: dict[str, dict], path: Path, cache_state: str) -> bool:

@@ -13,8 +13,11 @@ def add_file_argument(parser) -> None:
     )  # fmt: skip
 
 
-def load_or_fail(path: str, trust: bool = False, quiet: bool = True):
-    """The Checkpoint at ``path``; :class:`InspectorError` propagates to ``cli.main`` as ``error: ...``."""
+def load_or_fail(path: str, trust: bool = False, quiet: bool = True, resolve: bool = True):
+    """The Checkpoint at ``path``; :class:`InspectorError` propagates to ``cli.main`` as ``error: ...``.
+
+    ``resolve=False``: skip architecture matching, for verbs that only read tensors.
+    """
     from inspector.core.jobs import run_job
     from inspector.core.loader import iter_load_checkpoint
 
@@ -22,7 +25,7 @@ def load_or_fail(path: str, trust: bool = False, quiet: bool = True):
         if not quiet:
             print(f"{progress.message}...", file=sys.stderr)
 
-    return run_job(iter_load_checkpoint(path, trust=trust), show)
+    return run_job(iter_load_checkpoint(path, trust=trust, resolve=resolve), show)
 
 
 def human_count(n: int) -> str:

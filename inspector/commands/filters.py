@@ -50,7 +50,7 @@ def run(args) -> int:
     from inspector.core.errors import InspectorError
     from inspector.core.render import PNG_MAX_SIDE, READABLE_TILE_PX, filter_grid, save_png, view_kind
 
-    ckpt = load_or_fail(args.file, trust=args.trust)
+    ckpt = load_or_fail(args.file, trust=args.trust, resolve=False)
     entry = ckpt.entry(args.tensor)
     if view_kind(tuple(entry.shape)) == "heatmap":
         return write_heatmap(ckpt, entry, args.out)

@@ -203,6 +203,13 @@ def _is_exact(t) -> bool:
     return not (t.dtype.is_floating_point or t.dtype.is_complex)
 
 
+def _squared_norm(values) -> float:
+    """sum |v|^2 without a squared copy (``vdot`` conjugates complex values); NaN/inf propagate."""
+    import torch
+
+    return float(torch.vdot(values, values).real) if values.numel() else 0.0
+
+
 def _compare(row: TensorDiff, a, b, index: int, total: int):
     """Fill ``row`` from the chunks of ``a`` and ``b`` (same shape); yields between chunks of big tensors."""
     import torch
@@ -218,15 +225,20 @@ def _compare(row: TensorDiff, a, b, index: int, total: int):
             fa[c * CHUNK_ELEMENTS : (c + 1) * CHUNK_ELEMENTS],
             fb[c * CHUNK_ELEMENTS : (c + 1) * CHUNK_ELEMENTS],
         )
+        if ca.dtype == cb.dtype and torch.equal(ca, cb):  # the usual unchanged chunk: only |a|^2 to add
+            sq_a += _squared_norm(ca.to(wide))
+            if chunks > 1:
+                yield Progress(index, total, f"comparing {row.name} ({100 * (c + 1) // chunks}%)")
+            continue
         exact_ne = ca != cb if exact else None  # integers: compared in their own dtypes (promoted by torch)
         ca, cb = ca.to(wide), cb.to(wide)
         d = (ca - cb).abs()
         top = float(d.max()) if d.numel() else 0.0
         if math.isfinite(top):  # every element finite in both: a - b == 0 exactly when a == b
-            changed += int(exact_ne.sum()) if exact else int(torch.count_nonzero(d))
+            changed += int(torch.count_nonzero(exact_ne)) if exact else int(torch.count_nonzero(d))
             max_abs = max(max_abs, top)
-            sq_diff += float(d.square().sum())
-            sq_a += float(ca.abs().square().sum())
+            sq_diff += _squared_norm(d)
+            sq_a += _squared_norm(ca)
         else:
             ne = exact_ne if exact else (ca != cb) & ~(torch.isnan(ca) & torch.isnan(cb))  # NaN equals NaN
             finite = torch.isfinite(d)
@@ -250,8 +262,8 @@ def iter_diff_files(
     """Load both files, then diff them: one job for the GUI, which keeps the checkpoints to draw differences."""
     from inspector.core.loader import iter_load_checkpoint
 
-    ckpt_a = yield from _labelled(iter_load_checkpoint(str(path_a), trust=trust), "A")
-    ckpt_b = yield from _labelled(iter_load_checkpoint(str(path_b), trust=trust), "B")
+    ckpt_a = yield from _labelled(iter_load_checkpoint(str(path_a), trust=trust, resolve=False), "A")
+    ckpt_b = yield from _labelled(iter_load_checkpoint(str(path_b), trust=trust, resolve=False), "B")
     result = yield from iter_diff(ckpt_a, ckpt_b)
     return result, ckpt_a, ckpt_b
 

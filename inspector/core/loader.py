@@ -45,13 +45,17 @@ MAX_UNWRAP = 3
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".pkl", ".pickle", ".tar", ".safetensors", ".model")
 
 
-def load_checkpoint(path, trust: bool = False) -> Checkpoint:
+def load_checkpoint(path, trust: bool = False, resolve: bool = True) -> Checkpoint:
     """:func:`iter_load_checkpoint` driven to the end on this thread."""
-    return run_job(iter_load_checkpoint(path, trust))
+    return run_job(iter_load_checkpoint(path, trust, resolve))
 
 
-def iter_load_checkpoint(path, trust: bool = False) -> Job[Checkpoint]:
-    """Open ``path`` (see module docstring); yields a :class:`Progress` per stage, returns the Checkpoint."""
+def iter_load_checkpoint(path, trust: bool = False, resolve: bool = True) -> Job[Checkpoint]:
+    """Open ``path`` (see module docstring); yields a :class:`Progress` per stage, returns the Checkpoint.
+
+    ``resolve=False`` skips matching the weights against known architectures (builds models on the meta
+    device, ~65 ms for a resnet50): callers that only need tensors and names (diff, stats, filters) skip it.
+    """
     path = os.fspath(path)
     name = os.path.basename(path)
     yield Progress(0, STAGES, f"opening {name}")
@@ -75,10 +79,11 @@ def iter_load_checkpoint(path, trust: bool = False) -> Job[Checkpoint]:
         ckpt = _read(path, source, sniffed, trust)
     ckpt.compression = compression
     ckpt.warnings = list(dict.fromkeys(str(w.message).splitlines()[0] for w in caught))[:10]
-    yield Progress(3, STAGES, "resolving architecture")
-    from inspector.core.architectures import resolve_architecture
+    if resolve:
+        yield Progress(3, STAGES, "resolving architecture")
+        from inspector.core.architectures import resolve_architecture
 
-    resolve_architecture(ckpt)
+        resolve_architecture(ckpt)
     yield Progress(STAGES, STAGES, "done")
     return ckpt
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from inspector.core.jobs import Job, Progress, run_job
 from inspector.core.render.conversion import CHUNK_ELEMENTS, _as_torch
+from inspector.core.stats import split_nonfinite
 
 
 @dataclass
@@ -58,9 +59,7 @@ def iter_histogram(tensor, bins: int = 128, value_range: tuple[float, float] | N
     if value_range is None:
         lo, hi = math.inf, -math.inf
         for i in range(chunks):
-            part = flat[i * CHUNK_ELEMENTS : (i + 1) * CHUNK_ELEMENTS]
-            finite = torch.isfinite(part)
-            part = part if bool(finite.all()) else part[finite]
+            part, _, _ = split_nonfinite(flat[i * CHUNK_ELEMENTS : (i + 1) * CHUNK_ELEMENTS])
             if part.numel():
                 low, high = torch.aminmax(part)
                 lo, hi = min(lo, float(low)), max(hi, float(high))
@@ -72,11 +71,10 @@ def iter_histogram(tensor, bins: int = 128, value_range: tuple[float, float] | N
     counts = torch.zeros(len(edges) - 1, dtype=torch.float64)
     nan = inf = 0
     for i in range(chunks):
-        part = flat[i * CHUNK_ELEMENTS : (i + 1) * CHUNK_ELEMENTS]
+        part, part_nan, part_inf = split_nonfinite(flat[i * CHUNK_ELEMENTS : (i + 1) * CHUNK_ELEMENTS])
+        nan, inf = nan + part_nan, inf + part_inf
         part = part.to(torch.float64)  # bins decided in float64, like the edges reported
-        nan += int(torch.isnan(part).sum())
-        inf += int(torch.isinf(part).sum())
-        counts += torch.histc(part, len(counts), lo, hi).to(torch.float64)  # skips NaN, ±inf, out of range
+        counts += torch.histc(part, len(counts), lo, hi).to(torch.float64)  # out of range: not counted
         yield Progress(offset + i + 1, total, "histogram")
     return Histogram(counts.numpy().round().astype(np.int64), edges, nan, inf)
 
