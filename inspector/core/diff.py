@@ -18,11 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from inspector.core.errors import InspectorError
 from inspector.core.jobs import Job, Progress, run_job
+from inspector.core.stats import CHUNK_ELEMENTS, as_plain_tensor
 
 if TYPE_CHECKING:
     from inspector.core.checkpoint import Checkpoint, TensorEntry
-
-CHUNK_ELEMENTS = 1 << 22
 
 
 @dataclass
@@ -186,17 +185,8 @@ def iter_diff(ckpt_a: Checkpoint, ckpt_b: Checkpoint) -> Job[DiffResult]:
 
 
 def _flat(tensor):
-    """Flat, dense, dequantized; bool as uint8 so that subtraction works."""
-    import torch
-
-    t = tensor.detach()
-    if t.is_quantized:
-        t = t.dequantize()
-    if t.layout != torch.strided:
-        t = t.to_dense()
-    if t.dtype == torch.bool:
-        t = t.to(torch.uint8)
-    return t.reshape(-1)
+    """Flat :func:`~inspector.core.stats.as_plain_tensor`: complex stays complex, so ``a - b`` is the true difference."""
+    return as_plain_tensor(tensor).reshape(-1)
 
 
 def _is_exact(t) -> bool:

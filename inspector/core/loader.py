@@ -258,7 +258,7 @@ def _read_restricted(path, stream, use_mmap, devices) -> tuple[Any, GlobalsRecor
     record = GlobalsRecord()
     try:
         with recording(record):
-            obj = torch.load(
+            obj = torch.load(  # weights_only=False with the restricted pickle_module: nothing from the file runs
                 stream(), map_location=_device_recorder(devices), weights_only=False,
                 pickle_module=make_pickle_module(record), mmap=use_mmap,
             )  # fmt: skip

@@ -50,10 +50,10 @@ class TensorStats:
         }
 
 
-def as_real_tensor(tensor):
-    """A detached, dense, real torch tensor (quantized dequantized, complex as magnitude, bool as uint8).
+def as_plain_tensor(tensor):
+    """A detached, dense torch tensor that arithmetic works on (quantized dequantized, bool as uint8).
 
-    Statistics and pictures both need plain numbers, whatever the file stored; numpy arrays are accepted too.
+    Whatever the file stored, statistics, pictures and diffs need plain numbers; numpy arrays are accepted too.
     """
     import torch
 
@@ -66,11 +66,15 @@ def as_real_tensor(tensor):
         t = t.dequantize()
     if t.layout != torch.strided:
         t = t.to_dense()
-    if t.is_complex():
-        t = t.abs()
     if t.dtype == torch.bool:
         t = t.to(torch.uint8)
     return t
+
+
+def as_real_tensor(tensor):
+    """:func:`as_plain_tensor` with complex values as their magnitude: what stats and pictures show."""
+    t = as_plain_tensor(tensor)
+    return t.abs() if t.is_complex() else t
 
 
 def as_float_values(tensor):

@@ -34,7 +34,7 @@ from inspector.core.render.colormap import (
     NEUTRAL_RGB,
     diverging_rgb,
 )
-from inspector.core.render.conversion import CHUNK_ELEMENTS, as_numpy32, scalar_value
+from inspector.core.render.conversion import as_numpy32, scalar_value
 from inspector.core.render.filter_grids import (
     MAX_PIXELS,
     PNG_MAX_SIDE,
@@ -62,6 +62,7 @@ from inspector.core.render.histograms import (
 from inspector.core.render.png import save_png, upscale
 from inspector.core.render.series import Series, series_1d
 from inspector.core.render.shapes import MAX_KERNEL, is_conv_weight, matrix_shape, suggest_view, view_kind
+from inspector.core.stats import CHUNK_ELEMENTS
 
 __all__ = [
     "BACKGROUND_RGB",

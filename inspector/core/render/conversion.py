@@ -1,7 +1,7 @@
 """Any tensor (torch or numpy, quantized, sparse, complex, bool) as plain CPU values to draw.
 
 Every picture reads its tensor through these helpers, so odd dtypes and layouts are handled once, and
-:data:`CHUNK_ELEMENTS` bounds the memory of every chunked pass over a large tensor.
+:data:`inspector.core.stats.CHUNK_ELEMENTS` bounds the memory of every chunked pass over a large tensor.
 """
 
 from __future__ import annotations
@@ -10,17 +10,12 @@ import numpy as np
 
 from inspector.core.stats import as_real_tensor
 
-CHUNK_ELEMENTS = 1 << 22  # elements read at once by the chunked passes (~16 MB as float32)
-
-
-_as_torch = as_real_tensor  # the name the render modules use
-
 
 def as_numpy32(tensor) -> np.ndarray:
     """``tensor`` as a float32 numpy array (for small tensors: conv kernels, reduced views)."""
     import torch
 
-    return _as_torch(tensor).to(torch.float32).numpy()
+    return as_real_tensor(tensor).to(torch.float32).numpy()
 
 
 def scalar_value(tensor) -> int | float | bool | complex:

@@ -15,7 +15,8 @@ import numpy as np
 from inspector.core.errors import InspectorError
 from inspector.core.jobs import Job, Progress, run_job
 from inspector.core.render.colormap import diverging_rgb
-from inspector.core.render.conversion import CHUNK_ELEMENTS, _as_torch, _finite_absmax
+from inspector.core.render.conversion import _finite_absmax
+from inspector.core.stats import CHUNK_ELEMENTS, as_real_tensor
 
 REDUCTIONS = ("absmax", "mean", "subsample")
 ROBUST_PERCENTILE = 99.9
@@ -70,7 +71,7 @@ def iter_heatmap(matrix, max_side: int = 1024, reduce: str = "absmax") -> Job[He
 
     if reduce not in REDUCTIONS:
         raise InspectorError(f"unknown reduction '{reduce}'; use one of {', '.join(REDUCTIONS)}")
-    t = _as_torch(matrix)
+    t = as_real_tensor(matrix)
     if t.ndim != 2:
         raise InspectorError(
             f"a heatmap needs a 2-D tensor, not {t.ndim}-D {list(t.shape)}; reshape it first"

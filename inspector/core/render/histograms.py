@@ -12,8 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inspector.core.jobs import Job, Progress, run_job
-from inspector.core.render.conversion import CHUNK_ELEMENTS, _as_torch
-from inspector.core.stats import split_nonfinite
+from inspector.core.stats import CHUNK_ELEMENTS, as_real_tensor, split_nonfinite
 
 
 @dataclass
@@ -52,7 +51,7 @@ def iter_histogram(tensor, bins: int = 128, value_range: tuple[float, float] | N
     """Counts over every finite element, chunked (a first pass finds the range unless it is given)."""
     import torch
 
-    flat = _as_torch(tensor).reshape(-1)
+    flat = as_real_tensor(tensor).reshape(-1)
     n = flat.numel()
     chunks = max(1, math.ceil(n / CHUNK_ELEMENTS))
     offset, total = (chunks, 2 * chunks) if value_range is None else (0, chunks)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inspector.core.render.conversion import _as_torch
+from inspector.core.render.conversion import as_real_tensor
 from inspector.core.render.heatmaps import heatmap_array
 
 
@@ -31,7 +31,7 @@ class Series:
 
 def series_1d(tensor, max_points: int = 4096, reduce: str = "absmax") -> Series:
     """Values of a 1-D tensor (any tensor, flattened) for plotting, block-reduced beyond ``max_points``."""
-    flat = _as_torch(tensor).reshape(1, -1)
+    flat = as_real_tensor(tensor).reshape(1, -1)
     heat = heatmap_array(flat, max_side=max_points, reduce=reduce)
     factor = heat.factor[1]
     y = heat.values[0]
