@@ -43,7 +43,7 @@ IN_PROCESS = {
     "torch.load(path, weights_only=True)": "obj = torch.load(path, weights_only=True)",
     "torch.load(path, weights_only=False)": "obj = torch.load(path, weights_only=False)",
     "inspector load_checkpoint + entries": (
-        "from inspector.core.loader import load_checkpoint\n"
+        "from inspector.core.checkpoint.loader import load_checkpoint\n"
         "ckpt = load_checkpoint(path)\n"
         "rows = [(e.key, e.shape, e.dtype, e.numel, e.kind) for e in ckpt.entries]\n"
         "totals = ckpt.totals"

@@ -78,7 +78,7 @@ QUICK = [
 
 # -- the two sides of each case (run in the measuring child, torch already imported) ------------------------
 def inspector_stats(t):
-    from inspector.core.stats import tensor_stats
+    from inspector.core.analysis.stats import tensor_stats
 
     return tensor_stats(t)
 
@@ -134,7 +134,7 @@ def torch_filters(w, plan):
 
 
 def inspector_diff(path_a, path_b):
-    from inspector.core.diff import diff_checkpoints
+    from inspector.core.analysis.diff import diff_checkpoints
 
     return diff_checkpoints(path_a, path_b)
 
@@ -202,8 +202,8 @@ def measure(case: Case, side: str, repeats: int, warmup: int, cache: Path) -> di
     import torch  # noqa: F401  (imported before anything is measured, like every side's own imports)
     import torchvision.utils  # noqa: F401
 
-    import inspector.core.diff  # noqa: F401
-    import inspector.core.loader  # noqa: F401
+    import inspector.core.analysis.diff  # noqa: F401
+    import inspector.core.checkpoint.loader  # noqa: F401
     import inspector.core.render  # noqa: F401
 
     inputs = build_inputs(case, cache)

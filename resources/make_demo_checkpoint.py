@@ -2,7 +2,7 @@
 
     python resources/make_demo_checkpoint.py --data ../shared/mnist --out resources/demo_mnist_cnn.pth
 
-Trains :class:`inspector.core.models.MnistCNN` on 8,000 images of whichever MNIST split the data root holds
+Trains :class:`inspector.core.models.demo.MnistCNN` on 8,000 images of whichever MNIST split the data root holds
 (the offline copy has only the 10k test split) and evaluates on 2,000 held-out images of the same split. Seeded,
 CPU only, well under two minutes. The file is a plain training checkpoint (state dicts, numbers, strings and
 lists only) so that it opens with ``torch.load(weights_only=True)`` and shows inspector's grouping of model
@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))  # run from a checkout without an install
     import torch
 
-    from inspector.core.mnist import CLASSES, available_splits, load_mnist_split
-    from inspector.core.models import INPUT_SIZE, MNIST_MEAN, MNIST_STD, MnistCNN, normalize
+    from inspector.core.data.mnist import CLASSES, available_splits, load_mnist_split
+    from inspector.core.models.demo import INPUT_SIZE, MNIST_MEAN, MNIST_STD, MnistCNN, normalize
 
     torch.manual_seed(args.seed)
     splits = available_splits(args.data)

@@ -5,9 +5,9 @@ import pytest
 import torch
 import torchvision
 
+from inspector.core.checkpoint.loader import load_checkpoint
 from inspector.core.errors import InspectorError, TrustRequiredError
-from inspector.core.loader import load_checkpoint
-from inspector.core.resolve import build_module
+from inspector.core.models.resolve import build_module
 
 
 @pytest.fixture(scope="module")

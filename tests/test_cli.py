@@ -101,7 +101,7 @@ def test_subprocess_has_no_traceback_and_lazy_torch(tmp_path):
     )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error: ")
-    probe = "import sys, inspector.cli, inspector.core.checkpoint; print('torch' in sys.modules)"
+    probe = "import sys, inspector.cli, inspector.core.checkpoint.model; print('torch' in sys.modules)"
     assert (
         subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip()
         == "False"

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from inspector.core import diff as diff_module
-from inspector.core.diff import diff_checkpoints, difference_tensor, iter_diff
+from inspector.core.analysis import diff as diff_module
+from inspector.core.analysis.diff import diff_checkpoints, difference_tensor, iter_diff
+from inspector.core.checkpoint.loader import load_checkpoint
 from inspector.core.errors import InspectorError
 from inspector.core.jobs import run_job
-from inspector.core.loader import load_checkpoint
 
 
 def pair_of_state_dicts():

@@ -7,8 +7,8 @@ import checkpoint_factory as factory
 import pytest
 import torch
 
+from inspector.core.checkpoint.loader import iter_load_checkpoint, load_checkpoint
 from inspector.core.errors import InspectorError, UnsafeCheckpointError
-from inspector.core.loader import iter_load_checkpoint, load_checkpoint
 
 
 def names(ckpt, group=None):
@@ -281,7 +281,7 @@ def test_eval_is_refused_by_name(tmp_path):
 
 
 def test_stats_are_exact(tmp_path):
-    from inspector.core.stats import tensor_stats
+    from inspector.core.analysis.stats import tensor_stats
 
     t = torch.tensor([[0.0, 1.0, float("nan")], [3.0, float("inf"), -2.0]])
     s = tensor_stats(t)
@@ -289,8 +289,8 @@ def test_stats_are_exact(tmp_path):
     assert (s.min, s.max, s.nan, s.inf, s.zeros) == (-2.0, 3.0, 1, 1, 1)
     assert s.mean == pytest.approx(float(finite.mean())) and s.std == pytest.approx(float(finite.std()))
     big = torch.randn(10_001, dtype=torch.float64)
+    from inspector.core.analysis.stats import iter_tensor_stats
     from inspector.core.jobs import run_job
-    from inspector.core.stats import iter_tensor_stats
 
     chunked = run_job(iter_tensor_stats(big, chunk=997))
     assert chunked.std == pytest.approx(float(big.std()), rel=1e-12)

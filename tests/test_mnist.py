@@ -8,8 +8,8 @@ import sys
 import pytest
 import torch
 
+from inspector.core.data.mnist import available_splits, load_mnist_split
 from inspector.core.errors import InspectorError
-from inspector.core.mnist import available_splits, load_mnist_split
 
 
 def write_idx(path, array: torch.Tensor, compress: bool) -> None:
@@ -93,6 +93,6 @@ def test_unknown_split_is_refused(tmp_path):
 
 
 def test_importing_the_reader_does_not_import_torch():
-    code = "import sys, inspector.core.mnist; print('torch' in sys.modules)"
+    code = "import sys, inspector.core.data.mnist; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

@@ -5,7 +5,7 @@ import pathlib
 import pytest
 import torch
 
-from inspector.core.models import MnistCNN, normalize
+from inspector.core.models.demo import MnistCNN, normalize
 
 DEMO = pathlib.Path(__file__).resolve().parents[1] / "resources" / "demo_mnist_cnn.pth"
 
@@ -48,7 +48,7 @@ def test_demo_checkpoint_is_a_plain_training_checkpoint(demo):
 
 
 def test_demo_state_dict_loads_strictly_and_classifies(demo, mnist_root):
-    from inspector.core.mnist import load_mnist_split
+    from inspector.core.data.mnist import load_mnist_split
 
     model = MnistCNN()
     model.load_state_dict(demo["model_state_dict"], strict=True)
@@ -59,7 +59,7 @@ def test_demo_state_dict_loads_strictly_and_classifies(demo, mnist_root):
 
 
 def test_loader_names_the_demo_architecture():
-    from inspector.core.loader import load_checkpoint
+    from inspector.core.checkpoint.loader import load_checkpoint
 
     ckpt = load_checkpoint(DEMO)
     assert ckpt.format == "training_checkpoint" and ckpt.architecture == "mnist_cnn"

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from inspector.core.analysis.stats import iter_tensor_stats, split_nonfinite
 from inspector.core.jobs import run_job
 from inspector.core.render import histogram
-from inspector.core.stats import iter_tensor_stats, split_nonfinite
 
 
 def reference(values: np.ndarray) -> dict:

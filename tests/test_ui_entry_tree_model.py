@@ -3,7 +3,7 @@
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
 
-from inspector.core.checkpoint import Checkpoint, TensorEntry
+from inspector.core.checkpoint.model import Checkpoint, TensorEntry
 from inspector.ui.entry_tree_model import (
     BYTES,
     KIND,

@@ -9,8 +9,8 @@ from ui_fixtures import endless_job
 
 import inspector.ui.entry_details as entry_details_module
 import inspector.ui.summary_panel as summary_panel_module
+from inspector.core.checkpoint.loader import load_checkpoint
 from inspector.core.jobs import Progress
-from inspector.core.loader import load_checkpoint
 from inspector.ui.entry_details import EntryDetails
 from inspector.ui.metadata_panel import MAX_CHILDREN, MetadataPanel, describe_value, value_children
 from inspector.ui.summary_panel import SummaryPanel

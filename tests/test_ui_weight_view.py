@@ -6,8 +6,8 @@ import torch
 from PIL import Image
 
 from inspector.core import render
-from inspector.core.loader import load_checkpoint
-from inspector.core.stats import tensor_stats
+from inspector.core.analysis.stats import tensor_stats
+from inspector.core.checkpoint.loader import load_checkpoint
 from inspector.ui.weight_view import WeightView
 
 pytest_plugins = ["ui_fixtures"]

@@ -18,8 +18,8 @@ def load_or_fail(path: str, trust: bool = False, quiet: bool = True, resolve: bo
 
     ``resolve=False``: skip architecture matching, for verbs that only read tensors.
     """
+    from inspector.core.checkpoint.loader import iter_load_checkpoint
     from inspector.core.jobs import run_job
-    from inspector.core.loader import iter_load_checkpoint
 
     def show(progress):
         if not quiet:

@@ -35,7 +35,7 @@ def sort_key(row) -> tuple:
 
 
 def run(args) -> int:
-    from inspector.core.diff import diff_checkpoints
+    from inspector.core.analysis.diff import diff_checkpoints
 
     result = diff_checkpoints(args.file, args.file_b, trust=args.trust)
     if args.json:

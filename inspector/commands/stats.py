@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from inspector.core.stats import tensor_stats
+    from inspector.core.analysis.stats import tensor_stats
 
     ckpt = load_or_fail(args.file, trust=args.trust, resolve=False)
     entries = [ckpt.entry(name) for name in args.tensor] if args.tensor else ckpt.entries

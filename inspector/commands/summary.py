@@ -12,7 +12,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from inspector.core.summary import model_summary
+    from inspector.core.models.summary import model_summary
 
     print(model_summary(load_or_fail(args.file, trust=args.trust)))
     return 0

@@ -1,8 +1,8 @@
 """Compare two checkpoints: a sortable table of what changed, and the difference of the selected tensor.
 
-:class:`DiffWindow` loads both files and runs the core diff job (:func:`inspector.core.diff.iter_diff_files`)
+:class:`DiffWindow` loads both files and runs the core diff job (:func:`inspector.core.analysis.diff.iter_diff_files`)
 on a worker thread with progress and Cancel, then hands the result to :class:`DiffView`. The table is a
-``QAbstractTableModel`` over the core :class:`~inspector.core.diff.DiffResult` (behind a sort/filter proxy);
+``QAbstractTableModel`` over the core :class:`~inspector.core.analysis.diff.DiffResult` (behind a sort/filter proxy);
 selecting a row draws ``a - b`` with the same :class:`~inspector.ui.weight_view.WeightView` the Weights tab uses
 (filter grid, heatmap or bars, plus histogram and exact stats of the difference), coloured globally by default
 so an unchanged filter stays neutral instead of being stretched to full colour.
@@ -42,8 +42,8 @@ from inspector.ui.weight_view import WeightView
 from inspector.ui.worker import WorkerSlot
 
 if TYPE_CHECKING:
-    from inspector.core.checkpoint import Checkpoint
-    from inspector.core.diff import DiffResult, TensorDiff
+    from inspector.core.analysis.diff import DiffResult, TensorDiff
+    from inspector.core.checkpoint.model import Checkpoint
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 COLUMNS = ("Tensor", "Status", "rel L2", "max |a−b|", "% changed", "Shape", "Dtype")
@@ -280,7 +280,7 @@ class DiffView(QWidget):
                       if d is not None else f"{row.status}: nothing to compare it with")  # fmt: skip
             self.weight_view.clear(f"{row.name}\n\n{reason}")
             return
-        from inspector.core.diff import difference_tensor
+        from inspector.core.analysis.diff import difference_tensor
 
         ckpt_a, ckpt_b = self._checkpoints
         name = row.name
@@ -340,7 +340,7 @@ class DiffWindow(QWidget):
         self._set_busy(True)
 
         def make_job():
-            from inspector.core.diff import iter_diff_files
+            from inspector.core.analysis.diff import iter_diff_files
 
             return iter_diff_files(str(path_a), str(path_b), trust)
 

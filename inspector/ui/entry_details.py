@@ -1,7 +1,7 @@
 """Details of the selected tree row: what the entry is, and statistics of its values.
 
 Statistics read every element, so they are computed by the core job
-:func:`inspector.core.stats.iter_tensor_stats` on a worker thread, with progress; selecting another row
+:func:`inspector.core.analysis.stats.iter_tensor_stats` on a worker thread, with progress; selecting another row
 cancels the job before. Results are kept per entry, so going back to a row shows its stats at once.
 """
 
@@ -27,8 +27,8 @@ from inspector.ui.entry_tree_model import EntryNode, format_bytes, format_count,
 from inspector.ui.worker import WorkerSlot
 
 if TYPE_CHECKING:
-    from inspector.core.checkpoint import Checkpoint, TensorEntry
-    from inspector.core.stats import TensorStats
+    from inspector.core.analysis.stats import TensorStats
+    from inspector.core.checkpoint.model import Checkpoint, TensorEntry
 
 TENSOR_FIELDS = (
     "Key",
@@ -47,7 +47,7 @@ STATS_FIELDS = ("Min", "Max", "Mean", "Std", "Zeros", "NaN", "Inf")
 
 def _stats_job(checkpoint: Checkpoint, entry: TensorEntry):
     """Made on the worker thread: reading the tensor (and importing torch) stays off the GUI thread."""
-    from inspector.core.stats import iter_tensor_stats
+    from inspector.core.analysis.stats import iter_tensor_stats
 
     return iter_tensor_stats(checkpoint.tensor(entry))
 

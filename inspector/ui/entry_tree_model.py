@@ -1,6 +1,6 @@
 """The tree of a checkpoint's tensors: group > module path > entry, as a Qt item model.
 
-:func:`build_entry_tree` turns a :class:`~inspector.core.checkpoint.Checkpoint` into plain :class:`EntryNode`
+:func:`build_entry_tree` turns a :class:`~inspector.core.checkpoint.model.Checkpoint` into plain :class:`EntryNode`
 objects (no Qt, testable alone); :class:`EntryTreeModel` exposes them to a ``QTreeView`` without copying, and
 :class:`EntryFilterProxyModel` adds the filter box and sorting. Modules and groups show the totals of what
 they hold, so sorting by size at any level finds the heavy parts of a model.
@@ -24,7 +24,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QFont
 
 if TYPE_CHECKING:
-    from inspector.core.checkpoint import Checkpoint, TensorEntry
+    from inspector.core.checkpoint.model import Checkpoint, TensorEntry
 
 NAME, SHAPE, DTYPE, NUMEL, BYTES, KIND, TRAINABLE = range(7)
 HEADERS = ("Name", "Shape", "Dtype", "Elements", "Size", "Kind", "Trainable")

@@ -1,6 +1,6 @@
 """The main window: open a checkpoint, browse its tensors, read details, summary and metadata.
 
-Loading runs :func:`inspector.core.loader.iter_load_checkpoint` on a worker thread; the window shows its
+Loading runs :func:`inspector.core.checkpoint.loader.iter_load_checkpoint` on a worker thread; the window shows its
 progress with a Cancel button and keeps the previous file on screen until the new one is ready, so a bad
 file costs nothing but an error message. This module imports neither torch nor the loader at import time:
 the window paints first, the load job imports them on its thread.
@@ -59,7 +59,7 @@ from inspector.ui.weight_view import WeightView
 from inspector.ui.worker import JobWorker, WorkerSlot
 
 if TYPE_CHECKING:
-    from inspector.core.checkpoint import Checkpoint, TensorEntry
+    from inspector.core.checkpoint.model import Checkpoint, TensorEntry
 
 APP_NAME = "inspector"
 FILE_FILTER = "PyTorch checkpoints (*.pt *.pth *.ckpt *.bin *.tar *.safetensors *.pkl);;All files (*)"
@@ -70,7 +70,7 @@ COLUMN_CHARS = {SHAPE: 12, DTYPE: 8, NUMEL: 10, BYTES: 9, KIND: 10, TRAINABLE: 9
 
 def _load_job(path: str, trust: bool):
     """Made on the worker thread: the loader (and torch) is imported there, never on the GUI thread."""
-    from inspector.core.loader import iter_load_checkpoint
+    from inspector.core.checkpoint.loader import iter_load_checkpoint
 
     return iter_load_checkpoint(path, trust=trust)
 

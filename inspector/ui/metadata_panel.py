@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QHeaderView, QTreeView, QVBoxLayout, QWidget
 from inspector.ui.entry_tree_model import format_bytes, format_count, format_shape
 
 if TYPE_CHECKING:
-    from inspector.core.checkpoint import Checkpoint
+    from inspector.core.checkpoint.model import Checkpoint
 
 MAX_CHILDREN = 200  # rows shown under one dict/list; the rest are summarised in one row
 MAX_DEPTH = 12

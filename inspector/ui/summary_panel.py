@@ -1,7 +1,7 @@
 """The torchsummary table of the open model, when its architecture is known.
 
 A summary builds the model and runs a forward pass, so it is computed only when the panel is first shown
-for a file, on a worker thread (:func:`inspector.core.summary.iter_model_summary`). When the architecture is
+for a file, on a worker thread (:func:`inspector.core.models.summary.iter_model_summary`). When the architecture is
 unknown the core explains why, and the panel shows that message instead.
 """
 
@@ -18,13 +18,13 @@ from inspector.core.errors import InspectorError
 from inspector.ui.worker import WorkerSlot
 
 if TYPE_CHECKING:
-    from inspector.core.checkpoint import Checkpoint
+    from inspector.core.checkpoint.model import Checkpoint
 
 
 def _summary_job(checkpoint: Checkpoint):
     """Made on the worker thread, so the summary module (and torch) is imported there."""
     try:
-        from inspector.core.summary import iter_model_summary
+        from inspector.core.models.summary import iter_model_summary
     except ImportError as exc:
         raise InspectorError(f"summary not available ({exc})") from exc
     return iter_model_summary(checkpoint)

@@ -42,7 +42,7 @@ from inspector.ui.entry_details import stats_texts
 from inspector.ui.worker import WorkerSlot
 
 if TYPE_CHECKING:
-    from inspector.core.checkpoint import Checkpoint, TensorEntry
+    from inspector.core.checkpoint.model import Checkpoint, TensorEntry
 
 HEATMAP_MAX_SIDE = 1024  # a larger matrix is block-reduced (absmax) to this many pixels a side
 SERIES_MAX_POINTS = 4096

@@ -25,6 +25,7 @@ shrinks it patches the module that reads it (``render.heatmaps``, ``render.histo
 
 from __future__ import annotations
 
+from inspector.core.analysis.stats import CHUNK_ELEMENTS
 from inspector.core.jobs import Job, Progress, run_job
 from inspector.core.render.colormap import (
     BACKGROUND_RGB,
@@ -62,7 +63,6 @@ from inspector.core.render.histograms import (
 from inspector.core.render.png import save_png, upscale
 from inspector.core.render.series import Series, series_1d
 from inspector.core.render.shapes import MAX_KERNEL, is_conv_weight, matrix_shape, suggest_view, view_kind
-from inspector.core.stats import CHUNK_ELEMENTS
 
 __all__ = [
     "BACKGROUND_RGB",

@@ -1,14 +1,14 @@
 """Any tensor (torch or numpy, quantized, sparse, complex, bool) as plain CPU values to draw.
 
 Every picture reads its tensor through these helpers, so odd dtypes and layouts are handled once, and
-:data:`inspector.core.stats.CHUNK_ELEMENTS` bounds the memory of every chunked pass over a large tensor.
+:data:`inspector.core.analysis.stats.CHUNK_ELEMENTS` bounds the memory of every chunked pass over a large tensor.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from inspector.core.stats import as_real_tensor
+from inspector.core.analysis.stats import as_real_tensor
 
 
 def as_numpy32(tensor) -> np.ndarray:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from inspector.core.analysis.stats import CHUNK_ELEMENTS, as_real_tensor
 from inspector.core.errors import InspectorError
 from inspector.core.jobs import Job, Progress, run_job
 from inspector.core.render.colormap import diverging_rgb
 from inspector.core.render.conversion import _finite_absmax
-from inspector.core.stats import CHUNK_ELEMENTS, as_real_tensor
 
 REDUCTIONS = ("absmax", "mean", "subsample")
 ROBUST_PERCENTILE = 99.9

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from inspector.core.analysis.stats import CHUNK_ELEMENTS, as_real_tensor, split_nonfinite
 from inspector.core.jobs import Job, Progress, run_job
-from inspector.core.stats import CHUNK_ELEMENTS, as_real_tensor, split_nonfinite
 
 
 @dataclass
@@ -85,7 +85,7 @@ def histogram(tensor, bins: int = 128, value_range: tuple[float, float] | None =
 
 def iter_value_summary(tensor, bins: int = 128):
     """Job returning ``(TensorStats, Histogram)``: the stats pass gives the histogram its range (2 passes)."""
-    from inspector.core.stats import iter_tensor_stats
+    from inspector.core.analysis.stats import iter_tensor_stats
 
     stats = yield from iter_tensor_stats(tensor)
     hist = yield from iter_histogram(tensor, bins, (stats.min, stats.max))

@@ -5,7 +5,7 @@ parameters), ``conv2`` a 32x16 grid, and ``fc1``/``fc2`` Linear weights to show 
 parameters: it trains to ~97% on a few thousand images in well under a minute on a CPU, and its training
 checkpoint (weights plus Adam state) stays near 1.3 MB.
 
-Registered as ``mnist_cnn`` in :mod:`inspector.core.architectures`, so a bare state dict of it becomes a runnable
+Registered as ``mnist_cnn`` in :mod:`inspector.core.models.architectures`, so a bare state dict of it becomes a runnable
 module without trusting the file. This module imports torch at the top: import it only when a model is needed,
 never on the start-up path.
 """
@@ -45,6 +45,6 @@ class MnistCNN(nn.Module):
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
-    """``uint8 [N, 28, 28]`` images (as :func:`inspector.core.mnist.load_mnist_split` returns them) to the
+    """``uint8 [N, 28, 28]`` images (as :func:`inspector.core.data.mnist.load_mnist_split` returns them) to the
     ``float32 [N, 1, 28, 28]`` input :class:`MnistCNN` expects."""
     return ((images.float() / 255.0 - MNIST_MEAN) / MNIST_STD).unsqueeze(1)

@@ -1,7 +1,7 @@
 """What an opened file holds: its tensor entries, metadata and (when known) module tree.
 
 ``Checkpoint`` is the one object every view and verb works from. It is built by
-:func:`inspector.core.loader.load_checkpoint` and never runs code from the file. Tensors stay where the loader
+:func:`inspector.core.checkpoint.loader.load_checkpoint` and never runs code from the file. Tensors stay where the loader
 left them (memory-mapped for zip checkpoints, lazily read for safetensors) until a view asks for one through
 :meth:`Checkpoint.tensor`.
 """
@@ -113,7 +113,9 @@ class Checkpoint:
         default_factory=list
     )  # referenced but not imported: what trust imports
     module_classes: dict[str, str] = field(default_factory=dict)  # module path -> class, "" is the root
-    architecture: str | None = None  # name of a resolved architecture (see inspector.core.architectures)
+    architecture: str | None = (
+        None  # name of a resolved architecture (see inspector.core.models.architectures)
+    )
     model_group: str | None = None  # the group that holds the model's weights, when there is one
     model_prefix: str = ""  # prefix stripped from model names ("module.", "model.")
     warnings: list[str] = field(default_factory=list)

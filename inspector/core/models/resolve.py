@@ -2,7 +2,7 @@
 
 Forward passes, summaries and fine-tuning all start here. A module comes from, in order:
 
-1. a resolved architecture (``inspector.core.architectures``): built from our own or torchvision's code and
+1. a resolved architecture (``inspector.core.models.architectures``): built from our own or torchvision's code and
    loaded with the file's weights; no trust needed, since nothing from the file runs;
 2. the file's own module, when the user trusted it (a pickled ``nn.Module`` or a TorchScript archive).
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from inspector.core.checkpoint import Checkpoint
+from inspector.core.checkpoint.model import Checkpoint
 from inspector.core.errors import InspectorError, TrustRequiredError
 
 
@@ -33,7 +33,7 @@ def build_module(ckpt: Checkpoint, device=None) -> ResolvedModule:
 
     device = torch.device(device or "cpu")
     if ckpt.architecture:
-        from inspector.core.architectures import BY_NAME
+        from inspector.core.models.architectures import BY_NAME
 
         arch = BY_NAME[ckpt.architecture]
         state = {e.canonical_name: ckpt.tensor(e) for e in ckpt.model_entries()}

@@ -2,7 +2,7 @@
 
 A state dict alone does not say which entries are parameters and which are buffers, nor how to run it. When its
 names and shapes match an architecture we can build from trusted code (our demo model, torchvision's
-classifiers), we know both, and :mod:`inspector.core.resolve` can build the module without running anything
+classifiers), we know both, and :mod:`inspector.core.models.resolve` can build the module without running anything
 from the file. Matching is exact: same keys, same shapes; the classifier's width is read off the weights.
 
 Candidates are filtered by a few sentinel keys before anything is built, and building happens on the ``meta``
@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from inspector.core.checkpoint import Checkpoint
+from inspector.core.checkpoint.model import Checkpoint
 
 ARCH_HINT_KEYS = ("arch", "architecture", "model_name", "model_type", "arch_name", "network")
 
@@ -45,7 +45,7 @@ _VGG = ("features.0.weight", "classifier.0.weight", "classifier.6.weight")
 _MOBILE_V3 = ("features.0.0.weight", "classifier.0.weight", "classifier.3.weight")
 REGISTRY: tuple[Architecture, ...] = (
     Architecture(
-        "mnist_cnn", "inspector.core.models:MnistCNN", (1, 28, 28),
+        "mnist_cnn", "inspector.core.models.demo:MnistCNN", (1, 28, 28),
         ("conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight"), "fc2.weight",
     ),
     *(_tv(n, _RESNET, "fc.weight") for n in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inspector.core.checkpoint import TensorEntry
+from inspector.core.checkpoint.model import TensorEntry
 
 # safetensors dtype codes -> (torch dtype name, bytes per element)
 DTYPES = {

@@ -12,8 +12,14 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from inspector.core.listing import find_model_group, holds_tensors, is_module, is_state_dict, is_tensor
-from inspector.core.safe_unpickle import Stub
+from inspector.core.checkpoint.listing import (
+    find_model_group,
+    holds_tensors,
+    is_module,
+    is_state_dict,
+    is_tensor,
+)
+from inspector.core.checkpoint.safe_unpickle import Stub
 
 MAX_ITEMS = 64
 MAX_DEPTH = 8

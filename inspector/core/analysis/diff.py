@@ -16,12 +16,12 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from inspector.core.analysis.stats import CHUNK_ELEMENTS, as_plain_tensor
 from inspector.core.errors import InspectorError
 from inspector.core.jobs import Job, Progress, run_job
-from inspector.core.stats import CHUNK_ELEMENTS, as_plain_tensor
 
 if TYPE_CHECKING:
-    from inspector.core.checkpoint import Checkpoint, TensorEntry
+    from inspector.core.checkpoint.model import Checkpoint, TensorEntry
 
 
 @dataclass
@@ -185,7 +185,7 @@ def iter_diff(ckpt_a: Checkpoint, ckpt_b: Checkpoint) -> Job[DiffResult]:
 
 
 def _flat(tensor):
-    """Flat :func:`~inspector.core.stats.as_plain_tensor`: complex stays complex, so ``a - b`` is the true difference."""
+    """Flat :func:`~inspector.core.analysis.stats.as_plain_tensor`: complex stays complex, so ``a - b`` is the true difference."""
     return as_plain_tensor(tensor).reshape(-1)
 
 
@@ -250,7 +250,7 @@ def iter_diff_files(
     path_a: str, path_b: str, trust: bool = False
 ) -> Job[tuple[DiffResult, Checkpoint, Checkpoint]]:
     """Load both files, then diff them: one job for the GUI, which keeps the checkpoints to draw differences."""
-    from inspector.core.loader import iter_load_checkpoint
+    from inspector.core.checkpoint.loader import iter_load_checkpoint
 
     ckpt_a = yield from _labelled(iter_load_checkpoint(str(path_a), trust=trust, resolve=False), "A")
     ckpt_b = yield from _labelled(iter_load_checkpoint(str(path_b), trust=trust, resolve=False), "B")

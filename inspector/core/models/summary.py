@@ -1,6 +1,6 @@
 """A model summary: torchsummary's layer table when the model can run, else the module tree from the file.
 
-torchsummary needs a forward pass, so it needs a runnable module (``inspector.core.resolve``): a resolved
+torchsummary needs a forward pass, so it needs a runnable module (``inspector.core.models.resolve``): a resolved
 architecture, or the file's own module on trust. Without one the summary is still useful: the module tree
 (from a pickled module's stubs, a TorchScript archive or the entry names) with each module's class and
 parameter count, computed from the entries alone, nothing run.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 
-from inspector.core.checkpoint import Checkpoint
+from inspector.core.checkpoint.model import Checkpoint
 from inspector.core.errors import InspectorError
 from inspector.core.jobs import Job, Progress, run_job
 
@@ -56,7 +56,7 @@ def structure_text(ckpt: Checkpoint) -> str:
 
 def iter_model_summary(ckpt: Checkpoint) -> Job[str]:
     """torchsummary's table when the model can run on CPU, else the module tree with a note saying why."""
-    from inspector.core.resolve import build_module
+    from inspector.core.models.resolve import build_module
 
     yield Progress(0, 2, "building the model")
     try:

@@ -7,7 +7,7 @@ Rules, in the order they apply:
 - A flat mapping of tensors is a state dict; its entries have group ``""`` when it is the whole file.
 - A dict holding other things is a container: each top-level key that holds tensors becomes a group
   (``model_state_dict``, ``optimizer_state_dict``...), named inside by its key path joined with dots; the rest
-  becomes metadata (see ``inspector.core.metadata``).
+  becomes metadata (see ``inspector.core.checkpoint.metadata``).
 - The model group is the one under a well-known key (``state_dict``, ``model_state_dict``, ``model``...), and
   its names lose a prefix every key shares (``module.`` from DataParallel, ``model.`` from Lightning,
   ``_orig_mod.`` from ``torch.compile``): that gives each entry its ``module`` and ``attr``.
@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from inspector.core.checkpoint import TensorEntry
-from inspector.core.safe_unpickle import Stub, stub_module_state
+from inspector.core.checkpoint.model import TensorEntry
+from inspector.core.checkpoint.safe_unpickle import Stub, stub_module_state
 
 MODEL_KEYS = (
     "state_dict", "model_state_dict", "model", "net", "network", "module", "model_state", "state_dict_ema",

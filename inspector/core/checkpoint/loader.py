@@ -2,19 +2,19 @@
 
 The steps, each a stage of the :func:`iter_load_checkpoint` job:
 
-1. **Sniff** the bytes (``inspector.core.sniff``); unwrap gzip/bz2/xz and single-file zip/tar wrappers.
+1. **Sniff** the bytes (``inspector.core.checkpoint.sniff``); unwrap gzip/bz2/xz and single-file zip/tar wrappers.
 2. **Read** with the reader the bytes call for:
    - torch zip, legacy (pre-1.6) and pre-0.4 tar checkpoints: ``torch.load(weights_only=True)`` first, with
      ``mmap=True`` for zip files so listing a multi-GB file reads only its pickle. If torch refuses (a whole
      pickled module, custom classes, numpy arrays), read again through the restricted unpickler
-     (``inspector.core.safe_unpickle``): tensors are rebuilt, every other global becomes an inert stub.
+     (``inspector.core.checkpoint.safe_unpickle``): tensors are rebuilt, every other global becomes an inert stub.
      Files that reference dangerous globals are refused with their names. With ``trust=True`` the real classes
      are then imported (``torch.load(weights_only=False)``), which running the model needs.
-   - TorchScript: listed from the archive's pickle (``inspector.core.torchscript``); ``torch.jit.load`` on trust.
-   - safetensors: header only (``inspector.core.safetensors_reader``).
+   - TorchScript: listed from the archive's pickle (``inspector.core.checkpoint.torchscript``); ``torch.jit.load`` on trust.
+   - safetensors: header only (``inspector.core.checkpoint.safetensors_reader``).
    - plain pickles (not written by ``torch.save``): the restricted unpickler alone.
-3. **List** entries and metadata (``inspector.core.listing``, ``inspector.core.metadata``), then try to name
-   the architecture (``inspector.core.architectures``), which decides parameter/buffer kinds for state dicts.
+3. **List** entries and metadata (``inspector.core.checkpoint.listing``, ``inspector.core.checkpoint.metadata``), then try to name
+   the architecture (``inspector.core.models.architectures``), which decides parameter/buffer kinds for state dicts.
 
 Every expected failure is an :class:`InspectorError` whose one-line message names the file and the fix.
 """
@@ -34,11 +34,16 @@ import warnings
 import zipfile
 from typing import Any
 
-from inspector.core.checkpoint import Checkpoint
+from inspector.core.checkpoint.model import Checkpoint
+from inspector.core.checkpoint.safe_unpickle import (
+    GlobalsRecord,
+    make_pickle_module,
+    recording,
+    restricted_loads,
+)
+from inspector.core.checkpoint.sniff import Sniffed, sniff_source
 from inspector.core.errors import InspectorError, UnsafeCheckpointError
 from inspector.core.jobs import Job, Progress, run_job
-from inspector.core.safe_unpickle import GlobalsRecord, make_pickle_module, recording, restricted_loads
-from inspector.core.sniff import Sniffed, sniff_source
 
 STAGES = 5
 MAX_UNWRAP = 3
@@ -81,7 +86,7 @@ def iter_load_checkpoint(path, trust: bool = False, resolve: bool = True) -> Job
     ckpt.warnings = list(dict.fromkeys(str(w.message).splitlines()[0] for w in caught))[:10]
     if resolve:
         yield Progress(3, STAGES, "resolving architecture")
-        from inspector.core.architectures import resolve_architecture
+        from inspector.core.models.architectures import resolve_architecture
 
         resolve_architecture(ckpt)
     yield Progress(STAGES, STAGES, "done")
@@ -159,7 +164,10 @@ def _read(path: str, source: str | bytes, sniffed: Sniffed, trust: bool) -> Chec
 
 
 def _read_safetensors(path: str, source: str | bytes) -> Checkpoint:
-    from inspector.core.safetensors_reader import read_safetensors_header, safetensors_tensor_source
+    from inspector.core.checkpoint.safetensors_reader import (
+        read_safetensors_header,
+        safetensors_tensor_source,
+    )
 
     if isinstance(source, bytes):  # compressed safetensors: no mmap, decode whole
         from safetensors.torch import load as load_bytes
@@ -173,7 +181,7 @@ def _read_safetensors(path: str, source: str | bytes) -> Checkpoint:
         entries, header_meta = read_safetensors_header(path)
     except Exception as exc:  # SafetensorError, OSError...
         raise _corrupt(path, exc) from None
-    from inspector.core.listing import Listing, canonicalize
+    from inspector.core.checkpoint.listing import Listing, canonicalize
 
     listing = Listing(format="safetensors", entries=entries, model_group="")
     canonicalize(listing)
@@ -185,7 +193,7 @@ def _read_safetensors(path: str, source: str | bytes) -> Checkpoint:
 
 
 def _read_torchscript(path: str, source: str | bytes, trust: bool) -> Checkpoint:
-    from inspector.core.torchscript import load_torchscript_tree
+    from inspector.core.checkpoint.torchscript import load_torchscript_tree
 
     record = GlobalsRecord()
     devices: dict[int, str] = {}
@@ -342,8 +350,8 @@ def _checkpoint_from_object(
     path: str, obj: Any, *, container: str, record: GlobalsRecord | None, trusted: bool,
     devices: dict[int, str] | None = None,
 ) -> Checkpoint:  # fmt: skip
-    from inspector.core.listing import list_object
-    from inspector.core.metadata import extract_metadata
+    from inspector.core.checkpoint.listing import list_object
+    from inspector.core.checkpoint.metadata import extract_metadata
 
     listing = list_object(obj, devices)
     if not listing.entries and listing.format == "other":

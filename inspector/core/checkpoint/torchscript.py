@@ -5,7 +5,7 @@ A ``torch.jit.save`` archive is a torch zip whose ``data.pkl`` pickles the modul
 ``code/``, where each class declares ``__parameters__`` and ``__buffers__``. We read ``data.pkl`` with the
 restricted unpickler (so every object is an inert stub), read those two declarations from the source text, and
 reshape each stub into the ``_parameters``/``_buffers``/``_modules`` form of a pickled ``nn.Module``, so the
-ordinary module walk in ``inspector.core.listing`` lists it.
+ordinary module walk in ``inspector.core.checkpoint.listing`` lists it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import re
 import zipfile
 from typing import Any
 
-from inspector.core.safe_unpickle import GlobalsRecord, Stub, make_pickle_module, recording
+from inspector.core.checkpoint.safe_unpickle import GlobalsRecord, Stub, make_pickle_module, recording
 
 _CLASS_RE = re.compile(r"^class (\w+)\(Module\):\n((?:  .*\n|\n)*)", re.MULTILINE)
 _MANGLE_RE = re.compile(r"\.___torch_mangle_\d+")  # TorchScript renames classes scripted twice

@@ -1,0 +1,1 @@
+"""Numbers about tensors: exact statistics and checkpoint diffs."""

@@ -1,0 +1,1 @@
+"""Reading files: sniffing, the safe readers (pickle, zip, legacy, TorchScript, safetensors), listing, metadata."""

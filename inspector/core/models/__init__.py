@@ -1,0 +1,1 @@
+"""Runnable modules: architecture matching, the demo network, resolution from a file, device policy, summary."""
