@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inspector.core.checkpoint.model import TensorEntry
-from inspector.core.checkpoint.safe_unpickle import Stub, stub_module_state
+from inspector.core.checkpoint.stubs import Stub, stub_module_state
 
 MODEL_KEYS = (
     "state_dict", "model_state_dict", "model", "net", "network", "module", "model_state", "state_dict_ema",

@@ -3,16 +3,16 @@
 The steps, each a stage of the :func:`iter_load_checkpoint` job:
 
 1. **Sniff** the bytes (``inspector.core.checkpoint.sniff``); unwrap gzip/bz2/xz and single-file zip/tar wrappers.
-2. **Read** with the reader the bytes call for:
-   - torch zip, legacy (pre-1.6) and pre-0.4 tar checkpoints: ``torch.load(weights_only=True)`` first, with
-     ``mmap=True`` for zip files so listing a multi-GB file reads only its pickle. If torch refuses (a whole
-     pickled module, custom classes, numpy arrays), read again through the restricted unpickler
-     (``inspector.core.checkpoint.safe_unpickle``): tensors are rebuilt, every other global becomes an inert stub.
-     Files that reference dangerous globals are refused with their names. With ``trust=True`` the real classes
-     are then imported (``torch.load(weights_only=False)``), which running the model needs.
-   - TorchScript: listed from the archive's pickle (``inspector.core.checkpoint.torchscript``); ``torch.jit.load`` on trust.
-   - safetensors: header only (``inspector.core.checkpoint.safetensors_reader``).
-   - plain pickles (not written by ``torch.save``): the restricted unpickler alone.
+2. **Read** with our own readers, never ``torch.load`` on untrusted bytes (``torch_readers``): torch zip files
+   (memory-mapped, so listing a multi-GB file reads only its pickle), legacy pre-1.6 files and pre-0.4 tars.
+   Every pickle is scanned statically first (``pickle_scan``) and then unpickled by ``safe_unpickle``:
+   allowlisted rebuilders check shapes against storages, every other global becomes an inert stub, files
+   naming dangerous globals are refused before anything is built. Every size the file decides is budgeted
+   (``inspector.core.limits``). With ``trust=True`` and classes to import, ``torch.load(weights_only=False)``
+   then gives the real objects, which running a pickled model needs.
+   - TorchScript: listed from the archive's pickle (``torchscript``); ``torch.jit.load`` only on trust.
+   - safetensors: header only (``safetensors_reader``).
+   - plain pickles (not written by ``torch.save``): the same scan and unpickler.
 3. **List** entries and metadata (``inspector.core.checkpoint.listing``, ``inspector.core.checkpoint.metadata``), then try to name
    the architecture (``inspector.core.models.architectures``), which decides parameter/buffer kinds for state dicts.
 
@@ -21,33 +21,24 @@ Every expected failure is an :class:`InspectorError` whose one-line message name
 
 from __future__ import annotations
 
-import bz2
-import contextlib
-import gzip
 import io
-import lzma
 import os
-import pickle
 import re
-import tarfile
 import warnings
-import zipfile
 from typing import Any
 
+from inspector.core.checkpoint.byte_source import ByteSource
 from inspector.core.checkpoint.model import Checkpoint
-from inspector.core.checkpoint.safe_unpickle import (
-    GlobalsRecord,
-    make_pickle_module,
-    recording,
-    restricted_loads,
-)
+from inspector.core.checkpoint.read_context import ReadContext
+from inspector.core.checkpoint.safe_unpickle import GlobalsRecord
 from inspector.core.checkpoint.sniff import Sniffed, sniff_source
-from inspector.core.errors import InspectorError, UnsafeCheckpointError
+from inspector.core.checkpoint.torch_readers import read_torch
+from inspector.core.checkpoint.wrappers import decompress, unwrap_archive
+from inspector.core.errors import InspectorError
 from inspector.core.jobs import Job, Progress, run_job
 
 STAGES = 5
 MAX_UNWRAP = 3
-CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".pkl", ".pickle", ".tar", ".safetensors", ".model")
 
 
 def load_checkpoint(path, trust: bool = False, resolve: bool = True) -> Checkpoint:
@@ -65,23 +56,24 @@ def iter_load_checkpoint(path, trust: bool = False, resolve: bool = True) -> Job
     name = os.path.basename(path)
     yield Progress(0, STAGES, f"opening {name}")
     _check_readable(path)
+    ctx = ReadContext(path, os.path.getsize(path))
     source: str | bytes = path
     sniffed = sniff_source(path)
     compression = None
     for _ in range(MAX_UNWRAP):
         if sniffed.kind == "compressed":
             compression = sniffed.detail
-            source = _decompress(path, source, sniffed.detail)
+            source = decompress(source, sniffed.detail, ctx)
         elif sniffed.kind == "archive":
             compression = compression or sniffed.detail.removeprefix("a ")
-            source = _unwrap_archive(path, source, sniffed.detail)
+            source = unwrap_archive(source, sniffed.detail, ctx)
         else:
             break
         sniffed = sniff_source(source)
     yield Progress(1, STAGES, f"reading {name}")
     with warnings.catch_warnings(record=True) as caught:  # torch's warnings are noise in a viewer
         warnings.simplefilter("always")
-        ckpt = _read(path, source, sniffed, trust)
+        ckpt = _read(path, source, sniffed, trust, ctx)
     ckpt.compression = compression
     ckpt.warnings = list(dict.fromkeys(str(w.message).splitlines()[0] for w in caught))[:10]
     if resolve:
@@ -99,53 +91,16 @@ def _check_readable(path: str) -> None:
         raise InspectorError(f"{path}: no such file; check the path")
     if os.path.isdir(path):
         raise InspectorError(f"{path}: is a folder; open a checkpoint file inside it")
+    if not os.path.isfile(path):
+        raise InspectorError(f"{path}: not a regular file (a device or a pipe); open a checkpoint file")
     if not os.access(path, os.R_OK):
         raise InspectorError(f"{path}: permission denied; make the file readable")
     if os.path.getsize(path) == 0:
         raise InspectorError(f"{path}: the file is empty (0 bytes); re-download or re-save the checkpoint")
 
 
-def _decompress(path: str, source: str | bytes, codec: str) -> bytes:
-    openers = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
-    if codec not in openers:
-        raise InspectorError(f"{path}: {codec}-compressed; decompress it first (e.g. 'unzstd {path}')")
-    try:
-        with openers[codec](io.BytesIO(source) if isinstance(source, bytes) else source, "rb") as f:
-            return f.read()
-    except (OSError, EOFError, lzma.LZMAError) as exc:
-        raise InspectorError(
-            f"{path}: the {codec} data is truncated or corrupt ({_reason(exc)}); re-download it"
-        ) from None
-
-
-def _unwrap_archive(path: str, source: str | bytes, detail: str) -> bytes:
-    """The one checkpoint inside a zip/tar that is only a wrapper (e.g. a release asset)."""
-    file = io.BytesIO(source) if isinstance(source, bytes) else source
-    if "zip" in detail:
-        with zipfile.ZipFile(file) as z:
-            members = [i.filename for i in z.infolist() if not i.is_dir()]
-            chosen = _choose_member(path, members)
-            return z.read(chosen)
-    with tarfile.open(fileobj=file) if isinstance(file, io.BytesIO) else tarfile.open(file) as t:
-        members = [m.name for m in t.getmembers() if m.isfile()]
-        chosen = _choose_member(path, members)
-        return t.extractfile(chosen).read()
-
-
-def _choose_member(path: str, members: list[str]) -> str:
-    if len(members) == 1:
-        return members[0]
-    likely = [m for m in members if m.lower().endswith(CHECKPOINT_SUFFIXES)]
-    if len(likely) == 1:
-        return likely[0]
-    shown = ", ".join(members[:5]) + (", ..." if len(members) > 5 else "")
-    raise InspectorError(
-        f"{path}: an archive of {len(members)} files ({shown}); extract the checkpoint and open that file"
-    )
-
-
 # -- stage 2: reading ----------------------------------------------------------------------------------------
-def _read(path: str, source: str | bytes, sniffed: Sniffed, trust: bool) -> Checkpoint:
+def _read(path: str, source: str | bytes, sniffed: Sniffed, trust: bool, ctx: ReadContext) -> Checkpoint:
     if sniffed.kind == "empty":
         raise InspectorError(f"{path}: the file is empty; re-download or re-save the checkpoint")
     if sniffed.kind == "corrupt":
@@ -157,9 +112,9 @@ def _read(path: str, source: str | bytes, sniffed: Sniffed, trust: bool) -> Chec
     if sniffed.kind == "safetensors":
         return _read_safetensors(path, source)
     if sniffed.kind == "torchscript":
-        return _read_torchscript(path, source, trust)
+        return _read_torchscript(path, source, trust, ctx)
     if sniffed.kind in ("zip", "pickle", "tar"):
-        return _read_torch(path, source, sniffed, trust)
+        return _read_torch(path, source, sniffed, trust, ctx)
     raise InspectorError(f"{path}: {sniffed.detail or 'unrecognised content'}; open a PyTorch checkpoint")
 
 
@@ -192,18 +147,10 @@ def _read_safetensors(path: str, source: str | bytes) -> Checkpoint:
     )  # fmt: skip
 
 
-def _read_torchscript(path: str, source: str | bytes, trust: bool) -> Checkpoint:
+def _read_torchscript(path: str, source: str | bytes, trust: bool, ctx: ReadContext) -> Checkpoint:
     from inspector.core.checkpoint.torchscript import load_torchscript_tree
 
-    record = GlobalsRecord()
-    devices: dict[int, str] = {}
-    try:
-        tree = load_torchscript_tree(source, record, _device_recorder(devices))
-    except InspectorError:
-        raise
-    except Exception as exc:
-        raise _corrupt(path, exc) from None
-    _refuse_dangerous(path, record)
+    tree = load_torchscript_tree(ByteSource(source), ctx)
     obj: Any = tree
     if trust:
         import torch
@@ -217,86 +164,31 @@ def _read_torchscript(path: str, source: str | bytes, trust: bool) -> Checkpoint
                 f"{path}: torch.jit.load failed ({_reason(exc)}); open it without --trust"
             ) from None
     ckpt = _checkpoint_from_object(
-        path, obj, container="torchscript", record=record, trusted=trust, devices=devices
+        path, obj, container="torchscript", record=ctx.record, trusted=trust, devices=ctx.devices
     )
     ckpt.format = "torchscript"
     return ckpt
 
 
-def _read_torch(path: str, source: str | bytes, sniffed: Sniffed, trust: bool) -> Checkpoint:
-    import torch
-
-    is_zip = sniffed.kind == "zip"
-    container = {"zip": "zip", "tar": "tar"}.get(sniffed.kind, "legacy")
-    use_mmap = is_zip and isinstance(source, str)
-    devices: dict[int, str] = {}
-
-    def stream():
-        return io.BytesIO(source) if isinstance(source, bytes) else source
-
-    record: GlobalsRecord | None = None
-    try:
-        obj = torch.load(stream(), map_location=_device_recorder(devices), weights_only=True, mmap=use_mmap)
-    except pickle.UnpicklingError as exc:
-        if "Weights only load failed" not in str(exc) and not _is_plain_pickle_error(exc):
-            raise _corrupt(path, exc) from None
-        obj, record, plain = _read_restricted(path, stream, use_mmap, devices)
-        container = "pickle" if plain else container
-    except RuntimeError as exc:
-        if "Invalid magic number" in str(exc) or "magic_number" in str(exc):
-            obj, record = _read_plain_pickle(path, source)
-            container = "pickle"
-        elif "legacy .tar format" in str(exc):  # torch < 0.4: weights_only cannot read it, stubs can
-            obj, record, _ = _read_restricted(path, stream, False, devices)
-        else:
-            raise _corrupt(path, exc) from None
-    except Exception as exc:  # EOFError, ValueError, struct.error...: what broken files raise
-        raise _corrupt(path, exc) from None
-    if record is not None and trust:
-        obj = _load_trusted(path, stream, use_mmap, record)
+def _read_torch(
+    path: str, source: str | bytes, sniffed: Sniffed, trust: bool, ctx: ReadContext
+) -> Checkpoint:
+    """Our own readers (``torch_readers``); with trust and classes to import, ``torch.load`` after them."""
+    obj, container = read_torch(ByteSource(source), sniffed.kind, ctx)
+    if trust and ctx.record.stubbed:
+        use_mmap = sniffed.kind == "zip" and isinstance(source, str)
+        obj = _load_trusted(path, source, use_mmap, ctx.record)
     return _checkpoint_from_object(
-        path, obj, container=container, record=record, trusted=trust, devices=devices
+        path, obj, container=container, record=ctx.record, trusted=trust, devices=ctx.devices
     )
 
 
-def _read_restricted(path, stream, use_mmap, devices) -> tuple[Any, GlobalsRecord, bool]:
-    """The object read through the restricted unpickler, its globals, and whether it was a plain pickle."""
+def _load_trusted(path, source, use_mmap, record: GlobalsRecord) -> Any:
     import torch
 
-    record = GlobalsRecord()
-    try:
-        with recording(record):
-            obj = torch.load(  # weights_only=False with the restricted pickle_module: nothing from the file runs
-                stream(), map_location=_device_recorder(devices), weights_only=False,
-                pickle_module=make_pickle_module(record), mmap=use_mmap,
-            )  # fmt: skip
-    except RuntimeError as exc:
-        if "Invalid magic number" in str(exc):
-            return (*_read_plain_pickle(path, stream()), True)
-        raise _corrupt(path, exc) from None
-    except Exception as exc:
-        raise _corrupt(path, exc) from None
-    _refuse_dangerous(path, record)
-    return obj, record, False
-
-
-def _read_plain_pickle(path: str, source) -> tuple[Any, GlobalsRecord]:
-    """A pickle not written by ``torch.save`` (e.g. ``pickle.dump`` of a dict of arrays)."""
-    record = GlobalsRecord()
-    data = source if isinstance(source, bytes | io.BytesIO) else open(source, "rb").read()  # noqa: SIM115
-    try:
-        obj = restricted_loads(data.getvalue() if isinstance(data, io.BytesIO) else data, record)
-    except Exception as exc:
-        raise _corrupt(path, exc) from None
-    _refuse_dangerous(path, record)
-    return obj, record
-
-
-def _load_trusted(path, stream, use_mmap, record: GlobalsRecord) -> Any:
-    import torch
-
-    try:
-        return torch.load(stream(), map_location="cpu", weights_only=False, mmap=use_mmap)
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    try:  # the user trusts this file: its own classes are imported and run
+        return torch.load(stream, map_location="cpu", weights_only=False, mmap=use_mmap)
     except (ModuleNotFoundError, AttributeError, ImportError) as exc:
         raise InspectorError(
             f"{path}: {_missing_class(exc, record)} cannot be imported ({_reason(exc)}); make the code that defines it "
@@ -308,28 +200,6 @@ def _load_trusted(path, stream, use_mmap, record: GlobalsRecord) -> Any:
         ) from None
 
 
-def _refuse_dangerous(path: str, record: GlobalsRecord) -> None:
-    dangerous = record.dangerous
-    if dangerous:
-        raise UnsafeCheckpointError(
-            f"{path}: refused: the file references globals that can run code ({', '.join(dangerous)}); "
-            "nothing was executed; do not load it with torch.load",
-            dangerous,
-        )
-
-
-def _device_recorder(devices: dict[int, str]):
-    """A ``map_location`` that keeps storages on the CPU and remembers where each was saved."""
-
-    def keep_on_cpu(storage, location):
-        if location and location != "cpu":
-            with contextlib.suppress(RuntimeError):
-                devices[storage.data_ptr()] = location
-        return storage
-
-    return keep_on_cpu
-
-
 def _missing_class(exc: BaseException, record: GlobalsRecord) -> str:
     """'class pkg.Name' (the globals of the missing module) from the import error, for the message."""
     found = re.search(r"Can't get attribute '([^']+)' on <module '([^']+)'", str(exc))
@@ -339,10 +209,6 @@ def _missing_class(exc: BaseException, record: GlobalsRecord) -> str:
         named = sorted(g for g in record.stubbed if g.startswith(exc.name + "."))
         return f"class {', '.join(named)}" if named else f"module {exc.name}"
     return "a class the file uses"
-
-
-def _is_plain_pickle_error(exc: Exception) -> bool:
-    return "magic" in str(exc).lower()
 
 
 # -- stage 3: listing ----------------------------------------------------------------------------------------

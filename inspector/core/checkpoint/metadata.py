@@ -19,7 +19,7 @@ from inspector.core.checkpoint.listing import (
     is_state_dict,
     is_tensor,
 )
-from inspector.core.checkpoint.safe_unpickle import Stub
+from inspector.core.checkpoint.stubs import Stub
 
 MAX_ITEMS = 64
 MAX_DEPTH = 8

@@ -1,244 +1,53 @@
-"""Read any pickle without running code from it: tensors are rebuilt, every other global becomes an inert stub.
+"""Unpickle without running code: every opcode that could call, build or mutate is checked by us.
 
-``torch.load(weights_only=True)`` refuses files that reference anything beyond tensors and plain containers
-(a whole pickled ``nn.Module``, custom classes, numpy arrays). Such files are still listed, the way Netron does
-it: :class:`RestrictedUnpickler` resolves globals from an allowlist (torch's own weights-only allowlist plus
-numpy's array rebuilders and harmless builtins) and turns every other global into a :class:`Stub` class that
-records its name and the arguments and state it is given. Nothing the file names is imported or called, so an
-``nn.Module``'s tree (``_modules``, ``_parameters``, ``_buffers``) and every tensor are recovered while the
-model's own code never runs.
+Python's C unpickler calls whatever a pickle names, builds any class with ``NEWOBJ_EX`` and runs ``BUILD``
+(``__setstate__`` or ``__dict__.update``) on any object; reusing torch's weights-only allowlist under it was
+how a file could dereference a pointer (``torch.Tensor(cdata=...)``) or rewrite a function's defaults for the
+whole process. :class:`SafeUnpickler` runs on the pure-Python unpickler instead and replaces those opcodes:
 
-Every referenced global is recorded; :func:`dangerous_globals` names those that could only be there to run
-code (``os.system``, ``builtins.eval``...), and the loader refuses such files.
+- globals resolve through :mod:`inspector.core.checkpoint.allowlist` (constants, type references, checked
+  calls) or become inert stubs (:mod:`inspector.core.checkpoint.stubs`); dangerous names are refused;
+- ``REDUCE``/``NEWOBJ``/``NEWOBJ_EX``/``INST``/``OBJ`` call only checked functions and stubs;
+- ``BUILD`` applies only to stubs and to the numpy dtype/array this load has just made (checked state);
+  ``OrderedDict`` state (torch's ``_metadata``) is kept only when it shadows nothing;
+- ``APPEND``/``SETITEM``/``ADDITEMS`` go only into plain lists, dicts, sets and stubs;
+- ``BYTEARRAY8`` is checked against the bytes left before anything is allocated.
 
-:func:`make_pickle_module` wraps the unpickler as a ``pickle_module`` for ``torch.load``, so torch keeps doing
-what it does well (zip records, ``mmap``, storages, legacy formats).
+Every stream is scanned first (:mod:`inspector.core.checkpoint.pickle_scan`); what one load records (globals
+met) lives in its :class:`GlobalsRecord`, passed down, never in module state.
 """
 
 from __future__ import annotations
 
-import io
+import _compat_pickle
+import collections
 import pickle
-import types
+import struct
 from typing import Any
 
-# Modules whose every global is a way to reach the system or run code when a pickle calls it.
-DANGEROUS_MODULES = frozenset(
-    {
-        "os", "posix", "nt", "subprocess", "sys", "shutil", "socket", "pty", "runpy", "importlib", "pickle",
-        "_pickle", "marshal", "ctypes", "code", "codeop", "webbrowser", "multiprocessing", "signal", "asyncio",
-        "pdb", "bdb", "commands", "popen2", "requests", "urllib", "urllib2", "urllib3", "http", "ftplib",
-        "telnetlib", "smtplib", "io", "_io", "tempfile", "glob", "zipimport", "pkgutil", "site", "_thread",
-        "threading", "timeit", "trace", "profile", "cProfile", "pydoc", "doctest", "dill", "cloudpickle",
-        "joblib", "gc", "ensurepip", "venv", "pip", "setuptools", "distutils", "imp", "_posixsubprocess", "mmap",
-        "resource", "fcntl", "termios", "sqlite3", "shelve", "dbm", "inspect",
-    }
-)  # fmt: skip
-# Builtins that evaluate code, reach attributes by name (the usual gadget) or open files.
-DANGEROUS_BUILTINS = frozenset(
-    {
-        "eval", "exec", "compile", "getattr", "setattr", "delattr", "__import__", "open", "input", "breakpoint",
-        "globals", "locals", "vars", "exit", "quit", "apply", "execfile", "file", "reload",
-    }
-)  # fmt: skip
-# Single names (or name prefixes) elsewhere that call arbitrary code or load further files.
-DANGEROUS_PREFIXES = (
-    "operator.attrgetter", "operator.methodcaller", "_operator.attrgetter", "_operator.methodcaller",
-    "types.FunctionType", "types.CodeType", "types.MethodType", "types.LambdaType", "types.ModuleType",
-    "torch.hub", "torch.jit", "torch.load", "torch.save", "torch.ops", "torch.distributed", "torch.multiprocessing",
-    "torch.utils.cpp_extension", "torch.package", "torch._C._jit", "torch.serialization.load",
-    "numpy.testing", "numpy.f2py", "numpy.distutils", "numpy.load", "numpy.lib.npyio", "numpy.ctypeslib",
-)  # fmt: skip
-
-SAFE_BUILTINS = frozenset(
-    {"set", "frozenset", "slice", "complex", "bytearray", "bytes", "list", "dict", "tuple", "int", "float",
-     "str", "bool", "range", "NoneType", "Ellipsis", "NotImplemented"}
-)  # fmt: skip
-SAFE_GLOBALS = {
-    ("collections", "OrderedDict"),
-    ("collections", "defaultdict"),
-    ("collections", "deque"),
-    ("collections", "Counter"),
-    ("_codecs", "encode"),
-    ("datetime", "datetime"),
-    ("datetime", "date"),
-    ("datetime", "time"),
-    ("datetime", "timedelta"),
-    ("datetime", "timezone"),
-    ("decimal", "Decimal"),
-    ("fractions", "Fraction"),
-}
-
-
-def is_dangerous(qualified_name: str) -> bool:
-    """True when a global could only be referenced to run code or reach the system."""
-    module, _, name = qualified_name.rpartition(".")
-    root = module.split(".")[0]
-    if root in ("builtins", "__builtin__"):
-        return name in DANGEROUS_BUILTINS
-    if root in DANGEROUS_MODULES:
-        return True
-    return any(qualified_name == p or qualified_name.startswith(p + ".") for p in DANGEROUS_PREFIXES)
-
-
-def dangerous_globals(names) -> list[str]:
-    return sorted(n for n in names if is_dangerous(n))
-
-
-class Stub:
-    """Inert stand-in for a class or function named by the file.
-
-    Calling it, ``__new__``, ``__setstate__``, item and append calls only record what they were given:
-    ``stub_args``, ``stub_state``, ``stub_items``, ``stub_list``. ``stub_name`` is the referenced global.
-    """
-
-    stub_name = "?"
-
-    def __new__(cls, *args, **kwargs):
-        obj = object.__new__(cls)
-        obj.__dict__.update(stub_args=args, stub_kwargs=kwargs, stub_state=None, stub_items={}, stub_list=[])
-        return obj
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __setstate__(self, state):
-        self.__dict__["stub_state"] = state
-
-    def __setitem__(self, key, value):
-        self.stub_items[key] = value
-
-    def __getitem__(self, key):
-        return self.stub_items[key]
-
-    def append(self, value):
-        self.stub_list.append(value)
-
-    def extend(self, values):
-        self.stub_list.extend(values)
-
-    def __call__(self, *args, **kwargs):
-        return _stub_class(f"{self.stub_name}()")(*args, **kwargs)
-
-    def __repr__(self):
-        return f"<{self.stub_name}>"
-
-    @property
-    def state_dict_like(self) -> dict | None:
-        """The object's attribute dict (``__setstate__``/BUILD state or ``__dict__`` pairs), if any."""
-        state = self.stub_state
-        if isinstance(state, tuple) and len(state) == 2 and isinstance(state[0], dict | type(None)):
-            merged = dict(state[0] or {})
-            merged.update(state[1] or {})
-            return merged
-        if isinstance(state, dict):
-            return state
-        if self.stub_kwargs:
-            return dict(self.stub_kwargs)
-        return None
-
-
-def _stub_class(qualified_name: str) -> type[Stub]:
-    return type(qualified_name.rpartition(".")[2] or "Stub", (Stub,), {"stub_name": qualified_name})
-
-
-def is_stub(obj: Any) -> bool:
-    return isinstance(obj, Stub) or (isinstance(obj, type) and issubclass(obj, Stub))
-
-
-def stub_module_state(obj: Any) -> dict | None:
-    """The attribute dict of a stubbed ``nn.Module`` (it has ``_modules`` and ``_parameters``), else None."""
-    if isinstance(obj, Stub):
-        state = obj.state_dict_like
-        if isinstance(state, dict) and "_modules" in state and "_parameters" in state:
-            return state
-    return None
-
-
-def _safe_reconstructor(cls, base, state):
-    """``copyreg._reconstructor`` for protocol-0/1 pickles of dict/list subclasses, without calling cls."""
-    if is_stub(cls):
-        obj = cls.__new__(cls)
-        if isinstance(state, dict):
-            obj.stub_items.update(state)
-        return obj
-    return base(state) if state is not None else base()
-
-
-def _safe_rebuild_from_type_v2(func, new_type, args, state):
-    import torch
-
-    if is_stub(new_type):
-        return func(*args)  # a tensor subclass we will not import: keep the plain tensor
-    return torch._tensor._rebuild_from_type_v2(func, new_type, args, state)
-
-
-def _safe_rebuild_wrapper_subclass(cls, dtype, size, stride, storage_offset, layout, device, requires_grad):
-    import torch
-
-    return torch.empty_strided(size, stride, dtype=dtype, device="meta")
-
-
-def _allowed_globals() -> dict[str, Any]:
-    import builtins
-    import importlib
-
-    import numpy as np
-    import torch
-    from torch import _weights_only_unpickler
-
-    allowed = dict(_weights_only_unpickler._get_allowed_globals())
-    allowed.update({f"builtins.{n}": getattr(builtins, n) for n in SAFE_BUILTINS if hasattr(builtins, n)})
-    allowed["builtins.NoneType"] = type(None)
-    for module, name in SAFE_GLOBALS:
-        allowed[f"{module}.{name}"] = getattr(importlib.import_module(module), name)
-    try:  # numpy 2 moved the array rebuilders; old pickles still name numpy.core
-        from numpy._core import multiarray
-    except ImportError:  # numpy 1.x
-        from numpy.core import multiarray
-    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        allowed[f"{module}._reconstruct"] = multiarray._reconstruct
-        allowed[f"{module}.scalar"] = multiarray.scalar
-    allowed["numpy.ndarray"] = np.ndarray
-    allowed["numpy.dtype"] = np.dtype
-    for dtype_name in dir(getattr(np, "dtypes", None)):
-        obj = getattr(np.dtypes, dtype_name)
-        if isinstance(obj, type) and issubclass(obj, np.dtype):
-            allowed[f"numpy.dtypes.{dtype_name}"] = obj
-    allowed["copyreg._reconstructor"] = _safe_reconstructor
-    allowed["torch._tensor._rebuild_from_type_v2"] = _safe_rebuild_from_type_v2
-    allowed["torch._utils._rebuild_wrapper_subclass"] = _safe_rebuild_wrapper_subclass
-    allowed["torch.storage._load_from_bytes"] = _safe_load_from_bytes
-    allowed["torch.nn.parameter.Parameter"] = torch.nn.Parameter
-    # TorchScript's pickler tags typed containers; the tag functions only return their argument
-    allowed["torch.jit._pickle.restore_type_tag"] = lambda value, type_str=None: value
-    for name in (
-        "build_intlist",
-        "build_tensorlist",
-        "build_doublelist",
-        "build_boollist",
-        "build_complexlist",
-    ):
-        allowed[f"torch.jit._pickle.{name}"] = list
-    return allowed
-
-
-_ALLOWED: dict[str, Any] | None = None
-
-
-def allowed_globals() -> dict[str, Any]:
-    global _ALLOWED
-    if _ALLOWED is None:
-        _ALLOWED = _allowed_globals()
-    return _ALLOWED
+from inspector.core.checkpoint.allowlist import (
+    Constant,
+    Refused,
+    SafeCall,
+    TypeRef,
+    allowlist,
+    dangerous_globals,
+    is_dangerous,
+)
+from inspector.core.checkpoint.stubs import Stub, is_stub, stub_class
 
 
 class GlobalsRecord:
-    """Every global a file referenced, split into those resolved from the allowlist and the stubbed ones."""
+    """Every global one load's pickles referenced: resolved from the allowlist, or stubbed."""
 
     def __init__(self):
         self.allowed: set[str] = set()
         self.stubbed: set[str] = set()
+
+    def add_scanned(self, names) -> None:
+        table = allowlist()
+        for name in names:
+            (self.allowed if name in table else self.stubbed).add(name)
 
     @property
     def all(self) -> list[str]:
@@ -249,77 +58,247 @@ class GlobalsRecord:
         return dangerous_globals(self.stubbed)
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler that resolves only allowlisted globals and stubs every other one (see module docstring)."""
+class BoundedReader:
+    """A file-like view of bytes (``bytes``, ``mmap``...) from ``start``: ``read(n)`` returns at most what is
+    there, so a length a pickle declares never allocates more than the data holds."""
 
-    record: GlobalsRecord = GlobalsRecord()
+    def __init__(self, data, start: int = 0, end: int | None = None):
+        self.data = data
+        self.pos = start
+        self.end = len(data) if end is None else end
 
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = self.end - self.pos
+        stop = min(self.pos + n, self.end)
+        chunk = bytes(self.data[self.pos : stop])
+        self.pos = stop
+        return chunk
+
+    def readinto(self, buffer) -> int:
+        chunk = self.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+    def readline(self) -> bytes:
+        found = self.data.find(b"\n", self.pos, self.end)
+        return self.read((found + 1 - self.pos) if found >= 0 else -1)
+
+    def peek(self, n: int = 1) -> bytes:
+        return bytes(self.data[self.pos : min(self.pos + n, self.end)])
+
+    def tell(self) -> int:
+        return self.pos
+
+    def remaining(self) -> int:
+        return self.end - self.pos
+
+
+_LISTS = (list, collections.deque)
+_DICTS = (dict, collections.OrderedDict, collections.defaultdict, collections.Counter)
+_ORDERED_DICT_ATTRS = frozenset(dir(collections.OrderedDict))
+
+
+class SafeUnpickler(pickle._Unpickler):
+    """The pure-Python unpickler with every building opcode checked (see module docstring).
+
+    ``ctx`` is the load's :class:`~inspector.core.checkpoint.read_context.ReadContext`: it carries the record,
+    the fresh numpy objects BUILD may touch, and the nested loader for ``_load_from_bytes``.
+    """
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def __init__(self, reader: BoundedReader, ctx, persistent_load=None):
+        super().__init__(reader, encoding="utf-8", errors="surrogateescape")
+        self.reader = reader
+        self.ctx = ctx
+        if persistent_load is not None:
+            self.persistent_load = persistent_load
+
+    # -- globals ------------------------------------------------------------------------------------------
     def find_class(self, module: str, name: str):
-        if module == "__builtin__":
-            module = "builtins"
+        if not isinstance(module, str) or not isinstance(name, str):
+            raise Refused("a global whose name is not text")
+        if self.proto < 3:  # Python 2 names (__builtin__, copy_reg)
+            module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+            module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         qualified = f"{module}.{name}"
-        allowed = allowed_globals()
-        if qualified in allowed:
-            self.record.allowed.add(qualified)
-            return allowed[qualified]
-        self.record.stubbed.add(qualified)
-        return _stub_class(qualified)
+        table = allowlist()
+        if qualified in table:
+            self.ctx.record.allowed.add(qualified)
+            entry = table[qualified]
+            return entry.value if isinstance(entry, Constant) else entry
+        if is_dangerous(qualified):
+            raise Refused(f"the pickle references {qualified}")
+        self.ctx.record.stubbed.add(qualified)
+        return stub_class(qualified)
+
+    # -- calls ----------------------------------------------------------------------------------------------
+    def _call(self, func, args, kwargs=None):
+        kwargs = kwargs or {}
+        if not isinstance(args, tuple) or not isinstance(kwargs, dict):
+            raise Refused("a call whose arguments are not a tuple")
+        if isinstance(func, SafeCall):
+            try:
+                return func.fn(self.ctx, *args, **kwargs)
+            except TypeError as exc:  # wrong number of arguments
+                raise Refused(f"{func.name}: {exc}") from None
+        if is_stub(func):
+            return func(*args, **kwargs)
+        raise Refused(f"the pickle calls {_describe(func)}, which no checkpoint needs")
+
+    def _new(self, cls, args, kwargs=None):
+        if isinstance(cls, SafeCall) and cls.newobj and not args and not kwargs:
+            return cls.fn(self.ctx)
+        if isinstance(cls, type) and issubclass(cls, Stub):
+            return cls.__new__(cls, *args, **(kwargs or {}))
+        raise Refused(f"the pickle builds {_describe(cls)}, which no checkpoint needs")
+
+    def load_reduce(self):
+        args = self.stack.pop()
+        self.stack[-1] = self._call(self.stack[-1], args)
+
+    def load_newobj(self):
+        args = self.stack.pop()
+        cls = self.stack.pop()
+        self.append(self._new(cls, args))
+
+    def load_newobj_ex(self):
+        kwargs = self.stack.pop()
+        args = self.stack.pop()
+        cls = self.stack.pop()
+        self.append(self._new(cls, args, kwargs))
+
+    def load_inst(self):
+        module = self.readline()[:-1].decode("ascii")
+        name = self.readline()[:-1].decode("ascii")
+        klass = self.find_class(module, name)
+        self.append(self._call(klass, tuple(self.pop_mark())))
+
+    def load_obj(self):
+        args = self.pop_mark()
+        if not args:
+            raise Refused("OBJ without a class")
+        self.append(self._call(args[0], tuple(args[1:])))
+
+    # -- state and items ----------------------------------------------------------------------------------
+    def load_build(self):
+        state = self.stack.pop()
+        inst = self.stack[-1]
+        if isinstance(inst, Stub):
+            inst.__setstate__(state)
+        elif self.ctx.take_fresh(inst):
+            import numpy as np
+
+            from inspector.core.checkpoint.allowlist_torch import build_numpy_array, build_numpy_dtype
+
+            (build_numpy_dtype if isinstance(inst, np.dtype) else build_numpy_array)(inst, state)
+        elif type(inst) is collections.OrderedDict and isinstance(state, dict):
+            for key, value in state.items():  # torch's state dicts carry ``_metadata`` this way
+                if not isinstance(key, str) or key in _ORDERED_DICT_ATTRS or key.startswith("__"):
+                    raise Refused(f"OrderedDict state {key!r} would shadow its methods")
+                inst.__dict__[key] = value
+        else:
+            raise Refused(f"the pickle sets the state of {_describe(inst)}")
+
+    def load_append(self):
+        value = self.stack.pop()
+        _appendable(self.stack[-1]).append(value)
+
+    def load_appends(self):
+        items = self.pop_mark()
+        target = _appendable(self.stack[-1])
+        for item in items:
+            target.append(item)
+
+    def load_setitem(self):
+        value = self.stack.pop()
+        key = self.stack.pop()
+        _mapping(self.stack[-1])[key] = value
+
+    def load_setitems(self):
+        items = self.pop_mark()
+        target = _mapping(self.stack[-1])
+        for i in range(0, len(items) - 1, 2):
+            target[items[i]] = items[i + 1]
+
+    def load_additems(self):
+        items = self.pop_mark()
+        target = self.stack[-1]
+        if type(target) is not set:
+            raise Refused("ADDITEMS into something that is not a set")
+        target.update(items)
+
+    def load_bytearray8(self):
+        (size,) = struct.unpack("<Q", self.read(8))
+        if size > self.reader.remaining():
+            raise pickle.UnpicklingError("BYTEARRAY8 longer than the data left")
+        self.append(bytearray(self.read(size)))
+
+    def load_persid(self):
+        try:
+            pid = self.readline()[:-1].decode("ascii")
+        except UnicodeDecodeError:
+            raise pickle.UnpicklingError("persistent IDs in protocol 0 must be ASCII strings") from None
+        self.append(self.persistent_load(pid))
+
+    def load_binpersid(self):
+        self.append(self.persistent_load(self.stack.pop()))
+
+    def persistent_load(self, pid):
+        raise Refused("a persistent id outside a torch file")
+
+    for _op, _method in (
+        (pickle.REDUCE, load_reduce), (pickle.NEWOBJ, load_newobj), (pickle.NEWOBJ_EX, load_newobj_ex),
+        (pickle.INST, load_inst), (pickle.OBJ, load_obj), (pickle.BUILD, load_build),
+        (pickle.APPEND, load_append), (pickle.APPENDS, load_appends), (pickle.SETITEM, load_setitem),
+        (pickle.SETITEMS, load_setitems), (pickle.ADDITEMS, load_additems),
+        (pickle.BYTEARRAY8, load_bytearray8), (pickle.PERSID, load_persid), (pickle.BINPERSID, load_binpersid),
+    ):  # fmt: skip
+        dispatch[_op[0]] = _method
+    for _op in (pickle.EXT1, pickle.EXT2, pickle.EXT4, pickle.NEXT_BUFFER, pickle.READONLY_BUFFER):
+        dispatch.pop(_op[0], None)  # refused by the scan; an unknown opcode here too
+    del _op, _method
 
 
-def make_pickle_module(record: GlobalsRecord) -> types.SimpleNamespace:
-    """A ``pickle_module`` for ``torch.load`` whose unpickler records into ``record``."""
-
-    class _Unpickler(RestrictedUnpickler):
-        pass
-
-    _Unpickler.record = record
-
-    def load(file, **kwargs):
-        return _Unpickler(file, **kwargs).load()
-
-    def loads(data, **kwargs):
-        return _Unpickler(io.BytesIO(data), **kwargs).load()
-
-    return types.SimpleNamespace(
-        __name__="inspector_restricted_pickle",
-        Unpickler=_Unpickler,
-        load=load,
-        loads=loads,
-        UnpicklingError=pickle.UnpicklingError,
-    )
+def _appendable(target):
+    if type(target) in _LISTS or isinstance(target, Stub):
+        return target
+    raise Refused(f"APPEND into {_describe(target)}")
 
 
-_CURRENT_RECORD: list[GlobalsRecord] = []
+def _mapping(target):
+    if type(target) in _DICTS or isinstance(target, Stub):
+        return target
+    raise Refused(f"SETITEM into {_describe(target)}")
 
 
-def _safe_load_from_bytes(data: bytes):
-    """``torch.storage._load_from_bytes`` (plain-pickled tensors) re-entered through the restricted path."""
-    import torch
-
-    record = _CURRENT_RECORD[-1] if _CURRENT_RECORD else GlobalsRecord()
-    return torch.load(  # weights_only=False with the restricted pickle_module: nothing from the file runs
-        io.BytesIO(data), map_location="cpu", weights_only=False, pickle_module=make_pickle_module(record)
-    )
+def _describe(obj: Any) -> str:
+    if isinstance(obj, SafeCall | TypeRef):
+        return obj.name
+    if is_stub(obj):
+        return getattr(obj, "stub_name", "a stub")
+    return f"a {type(obj).__name__}"
 
 
-class recording:
-    """Context manager that routes nested loads (``_load_from_bytes``) to the same record."""
+def unpickle(data, ctx, start: int = 0, persistent_load=None) -> tuple[Any, int]:
+    """Scan then unpickle the stream at ``data[start:]``; returns (object, offset past its STOP).
 
-    def __init__(self, record: GlobalsRecord):
-        self.record = record
+    Refusals from the scan or from a checked call become :class:`InspectorError`/``UnsafeCheckpointError``
+    naming ``ctx.path``; a malformed stream becomes the usual "truncated or corrupt" message.
+    """
+    from inspector.core.checkpoint.pickle_scan import scan_pickle
 
-    def __enter__(self):
-        _CURRENT_RECORD.append(self.record)
-        return self.record
-
-    def __exit__(self, *exc):
-        _CURRENT_RECORD.pop()
-        return False
-
-
-def restricted_loads(data: bytes | io.IOBase, record: GlobalsRecord) -> Any:
-    """Unpickle a plain (non-torch) pickle stream with the restricted unpickler."""
-    stream = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
-    module = make_pickle_module(record)
-    with recording(record):
-        return module.Unpickler(stream, encoding="latin1").load()
+    scan = scan_pickle(data, ctx.path, ctx.limits, start)
+    ctx.record.add_scanned(scan.globals)
+    ctx.refuse_dangerous()
+    reader = BoundedReader(data, start, scan.end)
+    unpickler = SafeUnpickler(reader, ctx, persistent_load)
+    try:
+        obj = unpickler.load()
+    except Refused as exc:
+        ctx.refuse(str(exc))
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+            OverflowError, UnicodeDecodeError, RecursionError, MemoryError) as exc:  # fmt: skip
+        ctx.corrupt(exc)
+    return obj, scan.end
