@@ -18,19 +18,28 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from inspector.core.analysis.stats import tensor_stats
+    from inspector.core.errors import InspectorError
 
     ckpt = load_or_fail(args.file, trust=args.trust, resolve=False)
     entries = [ckpt.entry(name) for name in args.tensor] if args.tensor else ckpt.entries
     rows = []
     for entry in entries:
-        stats = tensor_stats(ckpt.tensor(entry))
-        rows.append({"name": entry.name, "group": entry.group, **stats.to_json()})
+        try:
+            stats = tensor_stats(ckpt.tensor(entry)).to_json()
+        except InspectorError as exc:  # one tensor that cannot be read (meta, over budget) spoils no other
+            if args.tensor:
+                raise InspectorError(f"{ckpt.path}: {entry.key}: {exc.message}") from None
+            stats = {"error": exc.message}
+        rows.append({"name": entry.name, "group": entry.group, **stats})
     if args.json:
         json.dump({"path": ckpt.path, "tensors": rows}, sys.stdout, indent=1, allow_nan=False)
         sys.stdout.write("\n")
         return 0
     for r in rows:
         label = f"{r['group']}/{r['name']}" if r["group"] else r["name"]
+        if "error" in r:
+            print(f"{label}: not computed: {r['error']}")
+            continue
         print(f"{label}: min {_g(r['min'])}  max {_g(r['max'])}  mean {_g(r['mean'])}  std {_g(r['std'])}  "
               f"zeros {r['zeros_pct']:.2f}%  nan {r['nan']}  inf {r['inf']}")  # fmt: skip
     return 0

@@ -23,10 +23,20 @@ from PySide6.QtWidgets import (
 
 
 def globals_lines(globals_referenced: Sequence[str], dangerous: Sequence[str] = ()) -> list[str]:
-    """One line per global, the dangerous ones flagged (and listed even when the loader named only them)."""
-    flagged = set(dangerous)
-    lines = [f"⚠ {g}   (can run code)" if g in flagged else g for g in globals_referenced]
-    return lines + [f"⚠ {g}   (can run code)" for g in dangerous if g not in set(globals_referenced)]
+    """One line per global the file names, in plain words: dangerous ones first (listed even when the loader
+    named only them), then what trust would import and run, then what inspector reads with its own code."""
+    from inspector.core.checkpoint.allowlist import allowlist, is_dangerous
+
+    safe = allowlist()
+    names = list(dict.fromkeys([*dangerous, *globals_referenced]))
+    flagged = [g for g in names if g in set(dangerous) or is_dangerous(g)]
+    imported = [g for g in names if g not in flagged and g not in safe]
+    read_safely = [g for g in names if g not in flagged and g in safe]
+    return (
+        [f"⚠ {g}  — can run commands or any code on this computer" for g in flagged]
+        + [f"{g}  — the file's own code: imported and run if you trust it" for g in imported]
+        + [f"{g}  — read by inspector itself, safe either way" for g in read_safely]
+    )
 
 
 class TrustDialog(QDialog):

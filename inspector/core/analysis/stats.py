@@ -35,7 +35,7 @@ class TensorStats:
 
     def to_json(self) -> dict[str, Any]:
         def clean(x: float) -> float | None:
-            return None if math.isnan(x) else x
+            return x if math.isfinite(x) else None  # JSON has no NaN or Infinity
 
         return {
             "numel": self.numel,
@@ -61,6 +61,7 @@ def as_plain_tensor(tensor):
         import numpy as np
 
         tensor = torch.from_numpy(np.ascontiguousarray(np.asarray(tensor)))
+    check_viewable(tensor)
     t = tensor.detach()
     if t.is_quantized:
         t = t.dequantize()
@@ -69,6 +70,36 @@ def as_plain_tensor(tensor):
     if t.dtype == torch.bool:
         t = t.to(torch.uint8)
     return t
+
+
+def check_viewable(tensor) -> None:
+    """Refuse, before any work, a tensor whose values cannot or should not be read: a meta tensor (shape only),
+    one past ``max_view_elements``, or a view that shows far more elements than its storage holds (stride 0,
+    ``expand``), which is how a few bytes can declare 10^12 values."""
+    import torch
+
+    from inspector.core.errors import InspectorError
+    from inspector.core.limits import Limits, setting
+
+    shape = "x".join(map(str, tensor.shape)) or "scalar"
+    if tensor.device.type == "meta":
+        raise InspectorError(
+            f"the {shape} tensor is on the meta device: the file holds its shape but no values"
+        )
+    limits = Limits.from_env()
+    count = tensor.numel()
+    if count > limits.max_view_elements:
+        raise InspectorError(
+            f"the {shape} tensor has {count:,} elements, more than {limits.max_view_elements:,} that one view "
+            f"may read; raise {setting('max_view_elements')} to compute it"
+        )
+    if tensor.layout == torch.strided and not tensor.is_quantized and count:
+        stored = tensor.untyped_storage().nbytes() // max(tensor.element_size(), 1)
+        if count > limits.max_overlap_ratio * max(stored, 1) + (1 << 20):
+            raise InspectorError(
+                f"the {shape} tensor shows {count:,} elements over {stored:,} stored ones (stride 0 or expand); "
+                f"refused; raise {setting('max_overlap_ratio')} to compute it anyway"
+            )
 
 
 def as_real_tensor(tensor):

@@ -21,6 +21,7 @@ from typing import Any
 
 from inspector.core.checkpoint.model import TensorEntry
 from inspector.core.checkpoint.stubs import Stub, stub_module_state
+from inspector.core.limits import Limits
 
 MODEL_KEYS = (
     "state_dict", "model_state_dict", "model", "net", "network", "module", "model_state", "state_dict_ema",
@@ -40,6 +41,8 @@ class Listing:
     module_classes: dict[str, str] = field(default_factory=dict)
     model_group: str | None = None
     model_prefix: str = ""
+    shared: dict[str, str] = field(default_factory=dict)  # path -> path of the same object listed first
+    truncated: bool = False  # stopped at the entry or node budget
 
 
 # -- what things are ----------------------------------------------------------------------------------------
@@ -68,18 +71,27 @@ def is_state_dict(obj: Any) -> bool:
     return bool(values) and all(is_tensor(v) for v in values)
 
 
-def holds_tensors(obj: Any, depth: int = 0) -> bool:
+def holds_tensors(obj: Any, depth: int = 0, memo: dict[int, bool] | None = None) -> bool:
+    """Whether ``obj`` holds a tensor within 12 levels; memoised by ``id``, so shared objects cost once."""
+    memo = {} if memo is None else memo
     if depth > 12:
         return False
     if is_tensor(obj) or is_module(obj):
         return True
+    if not isinstance(obj, Mapping | list | tuple | Stub):
+        return False
+    if id(obj) in memo:
+        return memo[id(obj)]
+    memo[id(obj)] = False  # while in progress: a cycle adds nothing
     if isinstance(obj, Mapping):
-        return any(holds_tensors(v, depth + 1) for v in obj.values())
-    if isinstance(obj, list | tuple):
-        return any(holds_tensors(v, depth + 1) for v in obj[:10_000])
-    if isinstance(obj, Stub):
-        return holds_tensors(_stub_contents(obj), depth + 1)
-    return False
+        children = obj.values()
+    elif isinstance(obj, list | tuple):
+        children = obj[:10_000]
+    else:
+        children = [_stub_contents(obj)]
+    found = any(holds_tensors(v, depth + 1, memo) for v in children)
+    memo[id(obj)] = found
+    return found
 
 
 def _stub_contents(stub: Stub) -> Any:
@@ -127,13 +139,28 @@ def make_entry(name: str, group: str, tensor: Any, kind: str, device: str = "cpu
 
 
 # -- walking ------------------------------------------------------------------------------------------------
+ATTRIBUTE_SKIP = frozenset({"_parameters", "_buffers", "_modules", "training", "_non_persistent_buffers_set"})
+
+
 class _Walker:
-    def __init__(self, devices: dict[int, str]):
+    """Walks the loaded object graph once per object: containers and modules met again (shared, or holding
+    themselves) are recorded in ``listing.shared`` instead of being walked again, and the walk stops at the
+    entry and node budgets of ``limits``."""
+
+    def __init__(self, devices: dict[int, str], limits: Limits):
         self.listing = Listing(format="other")
         self.devices = devices
+        self.limits = limits
+        self.seen: dict[int, str] = {}  # id -> the path it was first listed under
+        self.nodes = 0
 
     def add(self, name: str, group: str, tensor: Any, kind: str) -> None:
-        entry = make_entry(name, group, tensor, kind, self._device_of(tensor))
+        if len(self.listing.entries) >= self.limits.max_entries:
+            self.listing.truncated = True
+            return
+        if kind == "tensor" and not _is_torch_tensor(tensor):
+            kind = "numpy"
+        entry = make_entry(printable(name), printable(group), tensor, kind, self._device_of(tensor))
         self.listing.entries.append(entry)
         self.listing.tensors[entry.key] = tensor
 
@@ -147,35 +174,69 @@ class _Walker:
         except (RuntimeError, NotImplementedError):
             return "cpu"
 
+    def first_visit(self, obj: Any, path: str) -> bool:
+        """True the first time ``obj`` is met; later, records ``path`` as sharing the first one."""
+        self.nodes += 1
+        if self.nodes > self.limits.max_walk_nodes:
+            self.listing.truncated = True
+            return False
+        first = self.seen.setdefault(id(obj), path)
+        if first != path:
+            self.listing.shared[printable(path)] = printable(first)
+            return False
+        return True
+
     # a module, real or stubbed, named like its state_dict
     def module(self, obj: Any, group: str, prefix: str = "", depth: int = 0) -> None:
         classes = self.listing.module_classes
         path = prefix.rstrip(".")
         key = f"{group}/{path}" if group and path else (group if group and not path else path)
+        if not self.first_visit(obj, key or "<root>"):
+            return
         if is_real_module(obj):
-            classes[key] = f"{type(obj).__module__}.{type(obj).__qualname__}"
-            params = dict(obj.named_parameters(prefix=path, remove_duplicate=False))
-            for name, value in obj.state_dict(prefix=prefix, keep_vars=True).items():
-                if value is not None:
-                    self.add(name, group, value, "parameter" if name in params else "buffer")
-            for sub_name, sub in obj.named_modules(prefix=path):
-                if sub_name != path:
-                    sub_key = f"{group}/{sub_name}" if group else sub_name
-                    classes[sub_key] = f"{type(sub).__module__}.{type(sub).__qualname__}"
+            self._real_module(obj, group, prefix, path)
             return
         state = stub_module_state(obj)
-        classes[key] = obj.stub_name
+        classes[printable(key)] = obj.stub_name
         non_persistent = state.get("_non_persistent_buffers_set") or set()
-        for name, value in (state.get("_parameters") or {}).items():
-            if value is not None:
-                self.add(prefix + name, group, value, "parameter")
-        for name, value in (state.get("_buffers") or {}).items():
-            if value is not None and name not in non_persistent:
-                self.add(prefix + name, group, value, "buffer")
+        for name, value in _items(state.get("_parameters")):
+            if value is not None and is_tensor(value):
+                self.add(prefix + str(name), group, value, "parameter")
+        for name, value in _items(state.get("_buffers")):
+            if value is not None and is_tensor(value) and name not in non_persistent:
+                self.add(prefix + str(name), group, value, "buffer")
+        self.attributes(state, group, prefix)
         if depth < 64:
-            for name, sub in (state.get("_modules") or {}).items():
+            for name, sub in _items(state.get("_modules")):
                 if sub is not None and is_module(sub):
                     self.module(sub, group, f"{prefix}{name}.", depth + 1)
+
+    def _real_module(self, obj: Any, group: str, prefix: str, path: str) -> None:
+        classes = self.listing.module_classes
+        key = f"{group}/{path}" if group and path else (group if group and not path else path)
+        classes[key] = f"{type(obj).__module__}.{type(obj).__qualname__}"
+        params = dict(obj.named_parameters(prefix=path, remove_duplicate=False))
+        for name, value in obj.state_dict(prefix=prefix, keep_vars=True).items():
+            if value is not None:
+                self.add(name, group, value, "parameter" if name in params else "buffer")
+        for sub_name, sub in obj.named_modules(prefix=path):
+            sub_prefix = f"{sub_name}." if sub_name else ""
+            self.attributes(vars(sub), group, sub_prefix)
+            if sub_name != path:
+                sub_key = f"{group}/{sub_name}" if group else sub_name
+                classes[sub_key] = f"{type(sub).__module__}.{type(sub).__qualname__}"
+
+    def attributes(self, state: Mapping, group: str, prefix: str) -> None:
+        """Tensors a module keeps as plain attributes (a YOLO head's ``stride``, ``anchors``): kind
+        ``attribute``, listed under their module; lists and tuples of tensors by index."""
+        for name, value in _items(state):
+            if not isinstance(name, str) or name in ATTRIBUTE_SKIP or name.startswith("__"):
+                continue
+            if is_tensor(value):
+                self.add(prefix + name, group, value, "attribute")
+            elif isinstance(value, list | tuple) and value and all(is_tensor(v) for v in value[:64]):
+                for i, v in enumerate(value[:1000]):
+                    self.add(f"{prefix}{name}.{i}", group, v, "attribute")
 
     # any container: dotted key paths inside a group
     def container(self, obj: Any, group: str, prefix: str = "", depth: int = 0) -> None:
@@ -185,19 +246,47 @@ class _Walker:
             self.add(prefix.rstrip(".") or group or "tensor", group, obj, "tensor")
         elif is_module(obj):
             self.module(obj, group, prefix, depth)
-        elif isinstance(obj, Mapping):
-            for k, v in obj.items():
-                self.container(v, group, f"{prefix}{k}.", depth + 1)
-        elif isinstance(obj, list | tuple):
-            for i, v in enumerate(obj):
-                self.container(v, group, f"{prefix}{i}.", depth + 1)
-        elif isinstance(obj, Stub):
-            self.container(_stub_contents(obj), group, prefix, depth + 1)
+        elif isinstance(obj, Mapping | list | tuple | Stub):
+            path = f"{group}/{prefix.rstrip('.')}" if group else prefix.rstrip(".")
+            if not self.first_visit(obj, path or "<root>"):
+                return
+            if isinstance(obj, Mapping):
+                for k, v in obj.items():
+                    self.container(v, group, f"{prefix}{k}.", depth + 1)
+            elif isinstance(obj, list | tuple):
+                for i, v in enumerate(obj):
+                    self.container(v, group, f"{prefix}{i}.", depth + 1)
+            else:
+                self.container(_stub_contents(obj), group, prefix, depth + 1)
 
 
-def list_object(obj: Any, devices: dict[int, str] | None = None) -> Listing:
+def _items(value: Any):
+    """(key, value) pairs of a mapping (a stub's recorded items too), else nothing."""
+    if isinstance(value, Mapping):
+        return list(value.items())
+    if isinstance(value, Stub):
+        return list(value.stub_items.items())
+    return []
+
+
+def _is_torch_tensor(value: Any) -> bool:
+    import torch
+
+    return isinstance(value, torch.Tensor)
+
+
+def printable(text: str) -> str:
+    """Names as UTF-8 can carry them: a lone surrogate (from a hostile or Python 2 key) shows as ``\\udxxx``."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def list_object(obj: Any, devices: dict[int, str] | None = None, limits: Limits | None = None) -> Listing:
     """Walk ``obj`` (what a loader returned) into a :class:`Listing` (see module docstring)."""
-    walker = _Walker(devices or {})
+    walker = _Walker(devices or {}, limits or Limits.from_env())
     listing = walker.listing
     if is_module(obj):
         listing.format = "pickled_module"
@@ -224,11 +313,12 @@ def list_object(obj: Any, devices: dict[int, str] | None = None) -> Listing:
 
 def _list_container(walker: _Walker, items: Mapping) -> None:
     listing = walker.listing
+    memo: dict[int, bool] = {}
     for key, value in items.items():
         key = str(key)
         if is_tensor(value):
             walker.add(key, "", value, "tensor")
-        elif holds_tensors(value):
+        elif holds_tensors(value, memo=memo):
             walker.container(value, key)
     listing.model_group = find_model_group(items)
     keys = set(map(str, items))

@@ -75,7 +75,7 @@ def iter_load_checkpoint(path, trust: bool = False, resolve: bool = True) -> Job
         warnings.simplefilter("always")
         ckpt = _read(path, source, sniffed, trust, ctx)
     ckpt.compression = compression
-    ckpt.warnings = list(dict.fromkeys(str(w.message).splitlines()[0] for w in caught))[:10]
+    ckpt.warnings += list(dict.fromkeys(str(w.message).splitlines()[0] for w in caught))[:10]
     if resolve:
         yield Progress(3, STAGES, "resolving architecture")
         from inspector.core.models.architectures import resolve_architecture
@@ -227,13 +227,17 @@ def _checkpoint_from_object(
     metadata = extract_metadata(obj)
     if devices:
         metadata["saved_on_devices"] = sorted(set(devices.values()))
+    if container == "pickle":
+        metadata["file_kind"] = "a plain pickle (pickle.dump), not a torch.save file"
     tensors = listing.tensors
     return Checkpoint(
         path=path, format=listing.format, container=container, entries=listing.entries, metadata=metadata,
         trusted=trusted, globals_referenced=record.all if record else [],
         module_classes=listing.module_classes, model_group=listing.model_group,
         model_prefix=listing.model_prefix, raw=obj, _tensor_source=lambda e: _as_torch(tensors[e.key]),
-        stubbed_globals=sorted(record.stubbed) if record else [],
+        stubbed_globals=sorted(record.stubbed) if record else [], shared_objects=listing.shared,
+        warnings=["the listing stopped at the entry budget (INSPECTOR_MAX_ENTRIES); some tensors are not shown"]
+        if listing.truncated else [],
     )  # fmt: skip
 
 

@@ -18,6 +18,7 @@ from inspector.core.checkpoint.listing import (
     is_module,
     is_state_dict,
     is_tensor,
+    printable,
 )
 from inspector.core.checkpoint.stubs import Stub
 
@@ -43,16 +44,34 @@ OPTIMIZER_SIGNATURES = (
 )
 
 
-def to_jsonable(value: Any, depth: int = 0) -> Any:
+MAX_NODES = 20_000  # values rendered per call: shared sub-objects are rendered again, so a DAG stays bounded
+
+
+class _NodeBudget:
+    def __init__(self):
+        self.left = MAX_NODES
+
+
+def to_jsonable(value: Any, depth: int = 0, budget: _NodeBudget | None = None) -> Any:
     """A JSON-safe, bounded rendering of any unpickled value (stubs show their class and state)."""
     import numpy as np
     import torch
 
-    if value is None or isinstance(value, bool | int | str):
-        return value[:MAX_STR] if isinstance(value, str) else value
+    budget = budget or _NodeBudget()
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return (
+            value
+            if value.bit_length() <= 256
+            else f"<int of about {int(value.bit_length() * 0.30103)} digits>"
+        )
+    if isinstance(value, str):
+        return printable(value[:MAX_STR])
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
-    if depth >= MAX_DEPTH:
+    budget.left -= 1
+    if depth >= MAX_DEPTH or budget.left < 0:
         return f"<{type(value).__name__}>"
     if isinstance(value, torch.Tensor | np.ndarray):
         if isinstance(value, np.ndarray):
@@ -60,10 +79,10 @@ def to_jsonable(value: Any, depth: int = 0) -> Any:
         else:
             scalar = value.numel() == 1 and not value.is_quantized and value.device.type != "meta"
         if scalar:
-            return to_jsonable(value.reshape(-1)[0].item(), depth)
+            return to_jsonable(value.reshape(-1)[0].item(), depth, budget)
         return f"<tensor {str(value.dtype).removeprefix('torch.')} {list(value.shape)}>"
     if isinstance(value, np.generic):
-        return to_jsonable(value.item(), depth)
+        return to_jsonable(value.item(), depth, budget)
     if isinstance(value, torch.dtype | torch.device | torch.Size):
         return list(value) if isinstance(value, torch.Size) else str(value)
     if isinstance(value, bytes | bytearray):
@@ -74,11 +93,11 @@ def to_jsonable(value: Any, depth: int = 0) -> Any:
             if i >= MAX_ITEMS:
                 out["..."] = f"{len(value) - MAX_ITEMS} more"
                 break
-            out[str(k)] = to_jsonable(v, depth + 1)
+            out[printable(str(k))] = to_jsonable(v, depth + 1, budget)
         return out
     if isinstance(value, list | tuple | set | frozenset):
         items = list(value)
-        rendered = [to_jsonable(v, depth + 1) for v in items[:MAX_ITEMS]]
+        rendered = [to_jsonable(v, depth + 1, budget) for v in items[:MAX_ITEMS]]
         if len(items) > MAX_ITEMS:
             rendered.append(f"... {len(items) - MAX_ITEMS} more")
         return rendered
@@ -92,13 +111,15 @@ def to_jsonable(value: Any, depth: int = 0) -> Any:
         state = value.state_dict_like
         out: dict[str, Any] = {"__class__": value.stub_name}
         if value.stub_args:
-            out["args"] = to_jsonable(list(value.stub_args), depth + 1)
+            out["args"] = to_jsonable(list(value.stub_args), depth + 1, budget)
         if state:
-            out.update({str(k): to_jsonable(v, depth + 1) for k, v in list(state.items())[:MAX_ITEMS]})
+            out.update(
+                {str(k): to_jsonable(v, depth + 1, budget) for k, v in list(state.items())[:MAX_ITEMS]}
+            )
         elif value.stub_state is not None:
-            out["state"] = to_jsonable(value.stub_state, depth + 1)
+            out["state"] = to_jsonable(value.stub_state, depth + 1, budget)
         if value.stub_items:
-            out["items"] = to_jsonable(value.stub_items, depth + 1)
+            out["items"] = to_jsonable(value.stub_items, depth + 1, budget)
         return out
     if isinstance(value, type) and issubclass(value, Stub):
         return f"<class {value.stub_name}>"
@@ -107,25 +128,27 @@ def to_jsonable(value: Any, depth: int = 0) -> Any:
     return str(value)[:MAX_STR]
 
 
-def skeleton(value: Any, depth: int = 0) -> Any:
+def skeleton(value: Any, depth: int = 0, budget: _NodeBudget | None = None) -> Any:
     """``value`` with tensors removed: what is left of a group once its entries are listed (None if empty)."""
-    if is_tensor(value) or is_module(value) or depth > MAX_DEPTH:
+    budget = budget or _NodeBudget()
+    budget.left -= 1
+    if is_tensor(value) or is_module(value) or depth > MAX_DEPTH or budget.left < 0:
         return None
     if isinstance(value, Mapping):
         kept = {}
         for k, v in value.items():
-            s = skeleton(v, depth + 1)
+            s = skeleton(v, depth + 1, budget)
             if not _is_empty(s):
                 kept[str(k)] = s
         return kept
     if isinstance(value, list | tuple):
         if holds_tensors(value):
-            kept = [s for s in (skeleton(v, depth + 1) for v in value) if not _is_empty(s)]
+            kept = [s for s in (skeleton(v, depth + 1, budget) for v in value) if not _is_empty(s)]
             return kept
-        return to_jsonable(value, depth)
+        return to_jsonable(value, depth, budget)
     if isinstance(value, Stub) and holds_tensors(value):
         return {"__class__": value.stub_name}
-    return to_jsonable(value, depth)
+    return to_jsonable(value, depth, budget)
 
 
 def _is_empty(value: Any) -> bool:

@@ -40,7 +40,7 @@ class TensorEntry:
     dtype: str
     numel: int
     nbytes: int
-    kind: str  # "parameter" | "buffer" | "tensor"
+    kind: str  # "parameter" | "buffer" | "attribute" (a module's plain tensor attribute) | "tensor" | "numpy"
     requires_grad: bool
     module: str = ""
     attr: str = ""
@@ -119,6 +119,7 @@ class Checkpoint:
     model_group: str | None = None  # the group that holds the model's weights, when there is one
     model_prefix: str = ""  # prefix stripped from model names ("module.", "model.")
     warnings: list[str] = field(default_factory=list)
+    shared_objects: dict[str, str] = field(default_factory=dict)  # path -> earlier path of the same object
     raw: Any = field(default=None, repr=False)  # the loaded object (stubs where untrusted)
     _tensor_source: Callable[[TensorEntry], Any] | None = field(default=None, repr=False)
 
@@ -193,4 +194,5 @@ class Checkpoint:
             "stubbed_globals": self.stubbed_globals,
             "modules": self.module_classes,
             "warnings": self.warnings,
+            "shared_objects": self.shared_objects,
         }

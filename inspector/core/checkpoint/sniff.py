@@ -128,6 +128,8 @@ def _looks_like_safetensors(head: bytes) -> bool:
         json.loads(head[8 : 8 + n].decode("utf-8")) if n <= len(head) - 8 else None
     except (UnicodeDecodeError, json.JSONDecodeError):
         return False
+    except RecursionError:  # absurdly nested: still a safetensors header, which its reader then refuses
+        return True
     return True
 
 
