@@ -26,7 +26,7 @@ class Limits:
     decompress_ratio: int = 8
     max_decompressed_mb: int = 4096
     max_pickle_mb: int = 512  # one pickle stream (data.pkl, a plain pickle)
-    max_pickle_ops: int = 4_000_000  # opcodes in one pickle stream
+    max_pickle_ops: int = 2_000_000  # opcodes in one pickle stream
     max_pickle_depth: int = 1000  # containment depth of the objects a pickle builds
     max_nested_loads: int = 2  # torch.save inside torch.save (pickled storages), levels
     max_nested_payloads: int = 10_000  # such nested loads in one file

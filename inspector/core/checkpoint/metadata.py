@@ -8,7 +8,12 @@ non-tensor skeleton (an optimizer's ``param_groups``). Derived facts are added u
 
 from __future__ import annotations
 
+import collections
+import datetime
+import decimal
+import fractions
 import math
+import pathlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +27,16 @@ from inspector.core.checkpoint.listing import (
 )
 from inspector.core.checkpoint.stubs import Stub
 
+SCALAR_LIKE = (
+    complex,
+    decimal.Decimal,
+    fractions.Fraction,
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+    datetime.tzinfo,
+    pathlib.PurePath,
+)
 MAX_ITEMS = 64
 MAX_DEPTH = 8
 MAX_STR = 2000
@@ -95,7 +110,7 @@ def to_jsonable(value: Any, depth: int = 0, budget: _NodeBudget | None = None) -
                 break
             out[printable(str(k))] = to_jsonable(v, depth + 1, budget)
         return out
-    if isinstance(value, list | tuple | set | frozenset):
+    if isinstance(value, list | tuple | set | frozenset | collections.deque):
         items = list(value)
         rendered = [to_jsonable(v, depth + 1, budget) for v in items[:MAX_ITEMS]]
         if len(items) > MAX_ITEMS:
@@ -125,7 +140,9 @@ def to_jsonable(value: Any, depth: int = 0, budget: _NodeBudget | None = None) -
         return f"<class {value.stub_name}>"
     if is_module(value):
         return f"<module {type(value).__name__}>"
-    return str(value)[:MAX_STR]
+    if isinstance(value, SCALAR_LIKE):
+        return str(value)[:MAX_STR]
+    return f"<{type(value).__name__}>"  # never str() of an unknown container: its repr can be 2**30 long
 
 
 def skeleton(value: Any, depth: int = 0, budget: _NodeBudget | None = None) -> Any:

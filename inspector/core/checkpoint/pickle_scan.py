@@ -38,12 +38,26 @@ _REFUSED = {"EXT1": "copyreg extension codes", "EXT2": "copyreg extension codes"
 
 
 class _Node:
-    """A container or object the pickle would build; ``kids`` are the nodes put into it."""
+    """A container or object the pickle would build; ``kids`` are the nodes put into it.
 
-    __slots__ = ("kids",)
+    ``down`` and ``up`` are lower bounds of the longest chain below and above it (itself included), kept as
+    nodes are filled: a chain built bottom-up (contents first, the usual order) or top-down (a container
+    filled after it was put in its parent) is refused as soon as it passes the limit, long before the end
+    of the stream; :func:`_longest_chain` measures the rest at the end."""
+
+    __slots__ = ("kids", "down", "up")
 
     def __init__(self, kids=()):
         self.kids = [k for k in kids if isinstance(k, _Node)]
+        self.down = 1 + max((k.down for k in self.kids), default=0)
+        self.up = 1
+        for k in self.kids:
+            if k.up < 2:
+                k.up = 2
+
+
+class _TooDeep(Exception):
+    pass
 
 
 _LEAF = object()
@@ -76,9 +90,12 @@ def scan_pickle(data, path: str, limits: Limits, start: int = 0) -> PickleScan:
     marks: list[int] = []
     memo: dict = {}
     nodes: list[_Node] = []
+    limit = limits.max_pickle_depth
 
     def node(kids=()) -> _Node:
         made = _Node(kids)
+        if made.down > limit:
+            raise _TooDeep(made.down)
         nodes.append(made)
         return made
 
@@ -120,12 +137,12 @@ def scan_pickle(data, path: str, limits: Limits, start: int = 0) -> PickleScan:
                 stack.append(node(items))
             elif name in ("APPEND", "BUILD"):
                 value = pop()
-                _add(stack, value)
+                _add(stack, limit, value)
             elif name == "SETITEM":
                 value, key = pop(), pop()
-                _add(stack, key, value)
+                _add(stack, limit, key, value)
             elif name in _INTO_TOP_FROM_MARK:
-                _add(stack, *pop_mark())
+                _add(stack, limit, *pop_mark())
             elif name == "GLOBAL":
                 module, _, attr = str(arg).partition(" ")
                 stack.append(_global(scan, module, attr))
@@ -191,6 +208,8 @@ def scan_pickle(data, path: str, limits: Limits, start: int = 0) -> PickleScan:
             # PROTO, FRAME: nothing to track
     except InspectorError:
         raise
+    except _TooDeep as deep:
+        _too_deep(path, deep.args[0], limits)
     except (ValueError, IndexError, KeyError, TypeError, EOFError, OverflowError, UnicodeDecodeError) as exc:
         raise InspectorError(
             f"{path}: cannot read it as a PyTorch checkpoint; its pickle is truncated or corrupt ({exc}); "
@@ -202,11 +221,15 @@ def scan_pickle(data, path: str, limits: Limits, start: int = 0) -> PickleScan:
     scan.calls = {str(c) for c in scan.calls}
     scan.depth = _longest_chain(nodes)
     if scan.depth > limits.max_pickle_depth:
-        raise InspectorError(
-            f"{path}: refused: the pickle nests objects {scan.depth:,} levels deep (limit "
-            f"{limits.max_pickle_depth:,}); nothing was built; raise {setting('max_pickle_depth')} if you trust it"
-        )
+        _too_deep(path, scan.depth, limits)
     return scan
+
+
+def _too_deep(path: str, depth: int, limits: Limits):
+    raise InspectorError(
+        f"{path}: refused: the pickle nests objects more than {limits.max_pickle_depth:,} levels deep; nothing "
+        f"was built; raise {setting('max_pickle_depth')} if you trust it"
+    )
 
 
 class _Global(str):
@@ -221,12 +244,20 @@ def _global(scan: PickleScan, module: str, attr: str) -> _Global:
     return name
 
 
-def _add(stack: list, *values) -> None:
+def _add(stack: list, limit: int, *values) -> None:
     if not stack:
         raise ValueError("stack underflow")
     target = stack[-1]
     if isinstance(target, _Node):
-        target.kids.extend(v for v in values if isinstance(v, _Node))
+        for v in values:
+            if isinstance(v, _Node):
+                target.kids.append(v)
+                if target.up + v.down > limit:
+                    raise _TooDeep(target.up + v.down)
+                if v.down >= target.down:
+                    target.down = v.down + 1
+                if target.up >= v.up:
+                    v.up = target.up + 1
 
 
 def _longest_chain(nodes: list[_Node]) -> int:

@@ -94,7 +94,7 @@ def _sniff_tar(source: str | bytes) -> Sniffed:
             tarfile.open(fileobj=_as_file(source)) if isinstance(source, bytes) else tarfile.open(source) as t
         ):
             names = t.getnames()
-    except tarfile.TarError:
+    except (tarfile.TarError, OSError, ValueError, EOFError):
         return Sniffed("corrupt", "a tar archive that is truncated or corrupt")
     if {"pickle", "storages", "tensors"} <= set(names):
         return Sniffed("tar", "torch < 0.4 tar checkpoint")
@@ -105,7 +105,7 @@ def _sniff_zip(source: str | bytes) -> Sniffed:
     try:
         with zipfile.ZipFile(_as_file(source)) as z:
             names = z.namelist()
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, UnicodeDecodeError, ValueError, NotImplementedError, EOFError, OSError):
         return Sniffed("corrupt", "a zip archive that is truncated or corrupt")
     if any(n.endswith("/constants.pkl") or "/code/" in n for n in names) and any(
         n.endswith("data.pkl") for n in names

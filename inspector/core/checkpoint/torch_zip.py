@@ -32,7 +32,7 @@ class TorchZip:
             self.zip = zipfile.ZipFile(io.BytesIO(source.data) if source.path is None else source.path)
             infos = self.zip.infolist()
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
-            ctx.corrupt(exc)
+            ctx.corrupt(exc)  # (UnicodeDecodeError, a member name that is not UTF-8, is a ValueError)
         pickles = [i.filename for i in infos if i.filename == "data.pkl" or i.filename.endswith("/data.pkl")]
         if not pickles:
             ctx.corrupt("no data.pkl record")
