@@ -69,6 +69,10 @@ def as_plain_tensor(tensor):
         t = t.to_dense()
     if t.dtype == torch.bool:
         t = t.to(torch.uint8)
+    elif t.dtype in (torch.uint16, torch.uint32, torch.uint64):  # few kernels exist for these
+        t = t.to(torch.float64)
+    elif t.is_floating_point() and t.element_size() == 1:  # float8 kinds: plain float32 for arithmetic
+        t = t.to(torch.float32)
     return t
 
 

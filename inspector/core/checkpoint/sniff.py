@@ -59,6 +59,8 @@ def sniff_bytes(head: bytes) -> Sniffed:
         return Sniffed("pickle", f"protocol {head[1]}")
     if len(head) >= 262 and head[257:262] == b"ustar":
         return Sniffed("tar")
+    if head[:1] in (b"L", b"I") and head[1:2].isdigit() and b"\n" in head[:64]:  # protocol 0: LONG/INT first
+        return Sniffed("pickle", "protocol 0")
     if head[:1] in (b"(", b"}", b"]", b"c", b"K") and b"\x00" not in head[:2]:
         return Sniffed("pickle", "protocol 0/1")
     if head.lstrip()[:1] in (b"{", b"["):
