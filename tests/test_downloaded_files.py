@@ -24,7 +24,14 @@ TASKS = "ultralytics.nn.tasks"
 def _fake_package(monkeypatch):
     """Classes under Ultralytics' module names, importable only while the file is written."""
     modules = {}
-    for name in ("ultralytics", "ultralytics.nn", "ultralytics.nn.modules", HEAD, TASKS, "ultralytics.nn.modules.conv"):
+    for name in (
+        "ultralytics",
+        "ultralytics.nn",
+        "ultralytics.nn.modules",
+        HEAD,
+        TASKS,
+        "ultralytics.nn.modules.conv",
+    ):
         modules[name] = types.ModuleType(name)
         monkeypatch.setitem(sys.modules, name, modules[name])
 
@@ -102,12 +109,14 @@ def test_yolo_metadata_and_classes_are_shown(yolo_file):
     classes = ckpt.module_classes
     assert classes["model"].endswith("tasks.DetectionModel")
     assert classes["model/model.1"] == f"{HEAD}.Detect"
+    assert ckpt.class_of("model", "model.0") == "ultralytics.nn.modules.conv.Conv"  # what the tree shows
+    assert ckpt.class_of("model", "").endswith("DetectionModel")
     json.dumps(ckpt.to_json(), allow_nan=False)
 
 
 def test_getattr_on_a_real_object_is_refused(tmp_path):
     # builtins.getattr(collections.OrderedDict, "fromkeys"): a real attribute, the classic gadget
-    payload = (b"\x80\x02cbuiltins\ngetattr\nccollections\nOrderedDict\nX\x08\x00\x00\x00fromkeys\x86R.")
+    payload = b"\x80\x02cbuiltins\ngetattr\nccollections\nOrderedDict\nX\x08\x00\x00\x00fromkeys\x86R."
     path = tmp_path / "gadget.pkl"
     path.write_bytes(payload)
     with pytest.raises(Exception) as err:

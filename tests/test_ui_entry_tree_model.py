@@ -42,7 +42,9 @@ def grouped():
         entry("bn.running_mean", "model_state_dict", (8,), kind="buffer", requires_grad=False),
         entry("state.0.exp_avg", "optimizer_state_dict", (8, 1, 3, 3), kind="tensor", requires_grad=False),
     ]
-    classes = {"": "Net", "conv1": "Conv2d", "layer10": "Sequential", "layer10.0": "Linear"}
+    # keyed as the loader keys them: group/module path (the group alone for its root module)
+    classes = {"model_state_dict": "Net", "model_state_dict/conv1": "Conv2d",
+               "model_state_dict/layer10": "Sequential", "model_state_dict/layer10.0": "Linear"}  # fmt: skip
     return Checkpoint("/x/train.pth", "training_checkpoint", "zip", entries, module_classes=classes,
                       model_group="model_state_dict")  # fmt: skip
 

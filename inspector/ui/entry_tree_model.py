@@ -114,22 +114,18 @@ def entry_path_parts(entry: TensorEntry) -> tuple[list[str], str]:
 def build_entry_tree(checkpoint: Checkpoint) -> EntryNode:
     """Group (when non-empty) > module path components > entry leaves, in the file's order."""
     root = EntryNode("", "root")
-    model_group = checkpoint.model_group or ""
-    classes = checkpoint.module_classes
     for entry in checkpoint.entries:
         node, chain = root, [root]
         prefix = f"{entry.group}/" if entry.group else ""
         if entry.group:
             node = node.module_child(entry.group, "group", entry.group)
-            if entry.group == model_group:
-                node.class_name = classes.get("", "")
+            node.class_name = node.class_name or checkpoint.class_of(entry.group, "")
             chain.append(node)
         parts, leaf = entry_path_parts(entry)
         for depth in range(len(parts)):
             module_path = ".".join(parts[: depth + 1])
             node = node.module_child(parts[depth], "module", prefix + module_path)
-            if entry.group == model_group:
-                node.class_name = classes.get(module_path, "")
+            node.class_name = node.class_name or checkpoint.class_of(entry.group, module_path)
             chain.append(node)
         path = prefix + ".".join([*parts, leaf])
         node.add(EntryNode(leaf, "entry", path, entry=entry, numel=entry.numel, nbytes=entry.nbytes, count=1))

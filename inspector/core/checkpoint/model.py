@@ -144,6 +144,14 @@ class Checkpoint:
             raise RuntimeError("checkpoint has no tensor source")
         return self._tensor_source(entry)
 
+    def class_of(self, group: str, module: str) -> str:
+        """The class of the module at ``module`` (a path after prefix handling, ``""`` for the group's root)
+        in ``group``, or ``""``. ``module_classes`` is keyed by ``group/full path``, prefix included."""
+        prefix = self.model_prefix if group == (self.model_group or "") else ""
+        full = f"{prefix}{module}" if module else prefix.rstrip(".")
+        key = f"{group}/{full}" if group and full else (group or full)
+        return self.module_classes.get(key, "")
+
     def match_name(self, entry: TensorEntry) -> str:
         """The name used to pair this entry with one of another file (diff, compare).
 
