@@ -38,7 +38,9 @@ def test_classes_are_type_references_only():
     table = allowlist()
     refs = {k for k, v in table.items() if isinstance(v, TypeRef) and not k.endswith(("Storage", "Tensor"))}
     assert refs | {"torch.Tensor", "torch._tensor.Tensor"} == CLASSES
-    storage_like = [k for k, v in table.items() if isinstance(v, TypeRef) and k.endswith(("Storage", "Tensor"))]
+    storage_like = [
+        k for k, v in table.items() if isinstance(v, TypeRef) and k.endswith(("Storage", "Tensor"))
+    ]
     assert all(k.startswith(("torch.", "torch.cuda.")) for k in storage_like)
 
 

@@ -34,7 +34,7 @@ def globals_lines(globals_referenced: Sequence[str], dangerous: Sequence[str] = 
     read_safely = [g for g in names if g not in flagged and g in safe]
     return (
         [f"⚠ {g}  — can run commands or any code on this computer" for g in flagged]
-        + [f"{g}  — the file's own code: imported and run if you trust it" for g in imported]
+        + [f"{g}  — imported from its package and run if you trust the file" for g in imported]
         + [f"{g}  — read by inspector itself, safe either way" for g in read_safely]
     )
 
