@@ -20,6 +20,7 @@ COMMANDS = {
     "summary": "summary",
     "filters": "filters",
     "diff": "diff",
+    "features": "features",
 }
 
 

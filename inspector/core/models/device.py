@@ -28,3 +28,41 @@ def describe_device(device) -> str:
         index = device.index if device.index is not None else torch.cuda.current_device()
         return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
     return str(device)
+
+
+def resolve_device(name: str | None = "auto"):
+    """The ``torch.device`` a user asked for: ``auto`` (the policy above), ``cpu``, ``cuda`` or ``cuda:N``.
+
+    Asking for CUDA where there is none (or for a GPU index that does not exist) is an error, never a silent
+    fallback: a user who asked for the GPU must know when it did not run there.
+    """
+    import torch
+
+    from inspector.core.errors import InspectorError
+
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        return default_device()
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InspectorError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InspectorError(
+                f"device '{name}' asked for, but this machine has no CUDA GPU; use --device cpu"
+            )
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise InspectorError(f"device '{name}' does not exist: this machine has {count} GPU(s)")
+    elif device.type != "cpu":
+        raise InspectorError(f"device '{name}' is not supported; use auto, cpu, cuda or cuda:N")
+    return device
+
+
+def available_devices() -> list[str]:
+    """What the device selector offers: ``auto``, ``cpu`` and one ``cuda:N`` per GPU."""
+    import torch
+
+    gpus = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    return ["auto", "cpu", *gpus]

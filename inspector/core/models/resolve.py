@@ -4,7 +4,10 @@ Forward passes, summaries and fine-tuning all start here. A module comes from, i
 
 1. a resolved architecture (``inspector.core.models.architectures``): built from our own or torchvision's code and
    loaded with the file's weights; no trust needed, since nothing from the file runs;
-2. the file's own module, when the user trusted it (a pickled ``nn.Module`` or a TorchScript archive).
+2. the file's own module, when the user trusted it (a pickled ``nn.Module`` or a TorchScript archive);
+3. a class the user names (``model_class="path/file.py:Class"``, :mod:`inspector.core.models.model_class`),
+   built with no arguments or with arguments from the checkpoint's hyper-parameters; needs trust, since
+   importing that file runs it.
 
 Anything else raises :class:`TrustRequiredError` (the file's classes would have to be imported) or
 :class:`InspectorError` (a bare state dict of an architecture we do not know).
@@ -17,18 +20,36 @@ from dataclasses import dataclass
 from inspector.core.checkpoint.model import Checkpoint
 from inspector.core.errors import InspectorError, TrustRequiredError
 
+SOURCE_TEXT = {
+    "architecture": "known architecture {name} (matched by key names and shapes; built from trusted code)",
+    "trusted_pickle": "the file's own pickled module (trusted)",
+    "trusted_torchscript": "the file's own TorchScript module (trusted)",
+    "model_class": "model class {name} (user-named, trusted)",
+}
+
 
 @dataclass
 class ResolvedModule:
     """A runnable module, where it came from and the input size it expects (when known)."""
 
     module: object  # torch.nn.Module
-    source: str  # "architecture" | "trusted_pickle" | "trusted_torchscript"
+    source: str  # "architecture" | "trusted_pickle" | "trusted_torchscript" | "model_class"
     input_size: tuple[int, ...] | None
+    name: str = ""  # architecture or class name
+    unexpected_keys: tuple[str, ...] = ()
+
+    @property
+    def description(self) -> str:
+        """One line for the UI and the CLI: which model was used and why it is safe to run."""
+        return SOURCE_TEXT[self.source].format(name=self.name)
 
 
-def build_module(ckpt: Checkpoint, device=None) -> ResolvedModule:
-    """A module in eval mode on ``device`` (default: the CPU), holding the checkpoint's weights."""
+def build_module(ckpt: Checkpoint, device=None, model_class: str | None = None,
+                 trust_class: bool = False) -> ResolvedModule:  # fmt: skip
+    """A module in eval mode on ``device`` (default: the CPU), holding the checkpoint's weights.
+
+    ``model_class`` (``path/file.py:Class``) is the third source; ``trust_class`` says the user allowed its
+    file to run."""
     import torch
 
     device = torch.device(device or "cpu")
@@ -47,11 +68,15 @@ def build_module(ckpt: Checkpoint, device=None) -> ResolvedModule:
                 f"{ckpt.path}: weights do not fit {arch.name} ({first[1].strip() if len(first) > 1 else first[0]}); "
                 "the file may be a variant of that architecture"
             ) from None
-        return ResolvedModule(model.to(device).eval(), "architecture", arch.input_size)
+        return ResolvedModule(model.to(device).eval(), "architecture", arch.input_size, arch.name)
     module = _trusted_module(ckpt)
     if module is not None:
         source = "trusted_torchscript" if ckpt.format == "torchscript" else "trusted_pickle"
-        return ResolvedModule(module.to(device).eval(), source, guess_input_size(module))
+        return ResolvedModule(
+            module.to(device).eval(), source, guess_input_size(module), type(module).__name__
+        )
+    if model_class:
+        return _from_model_class(ckpt, model_class, trust_class or ckpt.trusted, device)
     if ckpt.format in ("pickled_module", "torchscript") or ckpt.stubbed_globals:
         raise TrustRequiredError(
             f"{ckpt.path}: running this model imports its own classes ({', '.join(ckpt.stubbed_globals[:4])}); "
@@ -59,9 +84,20 @@ def build_module(ckpt: Checkpoint, device=None) -> ResolvedModule:
             ckpt.stubbed_globals,
         )
     raise InspectorError(
-        f"{ckpt.path}: the architecture of these weights is unknown; save the whole model "
-        "(torch.save(model)) or TorchScript, or use a torchvision architecture"
+        f"{ckpt.path}: the architecture of these weights is unknown; name the class that defines it with "
+        "--model-class path/to/file.py:ClassName (GUI: Choose model class...), or save the whole model"
     )
+
+
+def _from_model_class(ckpt: Checkpoint, spec: str, trusted: bool, device) -> ResolvedModule:
+    from inspector.core.models import model_class
+
+    cls = model_class.import_model_class(spec, trusted)
+    module = model_class.construct(cls, ckpt.metadata.get("hyper_parameters"))
+    state = {e.canonical_name: ckpt.tensor(e) for e in ckpt.model_entries() if e.kind != "attribute"}
+    _, unexpected = model_class.load_weights(module, state, ckpt.path)
+    return ResolvedModule(module.to(device).eval(), "model_class", guess_input_size(module), cls.__name__,
+                          tuple(unexpected))  # fmt: skip
 
 
 def _trusted_module(ckpt: Checkpoint):

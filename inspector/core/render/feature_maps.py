@@ -1,0 +1,125 @@
+"""A layer's output as a picture: channels as one mosaic of tiles, or a vector as bars.
+
+One image for all channels keeps a 512-channel layer fast to draw and to update in place when the input changes;
+:class:`FeatureMosaic` keeps the layout so a pixel can be traced back to its channel and value. Colours are the
+app's one diverging map centred on zero (post-ReLU maps use its warm half), shared by all channels or per channel.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from inspector.core.render.colormap import BACKGROUND_RGB, NEUTRAL_RGB, diverging_rgb
+
+PAD = 1
+NORMALIZATIONS = ("shared", "channel")
+
+
+@dataclass
+class FeatureMosaic:
+    """``values`` is the mosaic (NaN in the padding); ``scales`` the value each channel's colour scale ends at."""
+
+    values: np.ndarray
+    channels: int
+    rows: int
+    cols: int
+    tile_h: int
+    tile_w: int
+    normalize: str
+    scales: np.ndarray  # (channels,) the |value| at the end of each channel's colour scale
+
+    def tile_origin(self, channel: int) -> tuple[int, int]:
+        row, col = divmod(channel, self.cols)
+        return row * (self.tile_h + PAD), col * (self.tile_w + PAD)
+
+    def channel_at(self, y: int, x: int) -> tuple[int, int, int] | None:
+        """(channel, y, x inside the tile) under mosaic pixel (y, x), or None in the padding."""
+        row, ty = divmod(int(y), self.tile_h + PAD)
+        col, tx = divmod(int(x), self.tile_w + PAD)
+        channel = row * self.cols + col
+        if (
+            y < 0
+            or x < 0
+            or ty >= self.tile_h
+            or tx >= self.tile_w
+            or col >= self.cols
+            or channel >= self.channels
+        ):
+            return None
+        return channel, ty, tx
+
+    def normalized(self) -> np.ndarray:
+        """The mosaic with each tile divided by its scale: values in [-1, 1], NaN padding kept."""
+        out = self.values.copy()
+        for c in range(self.channels):
+            y, x = self.tile_origin(c)
+            scale = self.scales[c] if self.scales[c] > 0 else 1.0
+            out[y : y + self.tile_h, x : x + self.tile_w] /= scale
+        return out
+
+    def rgb(self) -> np.ndarray:
+        pad = np.isnan(self.values)
+        rgb = diverging_rgb(np.nan_to_num(self.normalized(), nan=0.0), 1.0)
+        rgb[pad] = BACKGROUND_RGB
+        return rgb
+
+
+def _layout(channels: int, tile_h: int, tile_w: int, aspect: float) -> tuple[int, int]:
+    """Rows and columns whose mosaic is closest to ``aspect`` (width / height)."""
+    best = (channels, 1)
+    best_err = math.inf
+    for cols in range(1, channels + 1):
+        rows = math.ceil(channels / cols)
+        if (rows - 1) * cols >= channels:
+            continue
+        ratio = (cols * (tile_w + PAD)) / (rows * (tile_h + PAD))
+        err = abs(math.log(ratio / aspect))
+        if err < best_err:
+            best, best_err = (rows, cols), err
+    return best
+
+
+def feature_mosaic(output, normalize: str = "shared", aspect: float = 4 / 3) -> FeatureMosaic:
+    """``output`` ``[C, H, W]`` (a conv layer's output for one input), ``[H, W]`` or ``[C, L]``."""
+    a = np.asarray(output.float().cpu().numpy() if hasattr(output, "float") else output, dtype=np.float32)
+    if a.ndim == 2:
+        a = a[None] if a.shape[0] > 64 or a.shape[1] > 64 else a[:, None, :]
+    if a.ndim > 3:  # 3-D convs: depth slices side by side
+        a = a.reshape(a.shape[0], -1, a.shape[-1])
+    channels, th, tw = a.shape
+    rows, cols = _layout(channels, th, tw, aspect)
+    mosaic = np.full((rows * (th + PAD) - PAD, cols * (tw + PAD) - PAD), np.nan, dtype=np.float32)
+    finite = np.where(np.isfinite(a), np.abs(a), 0.0)
+    per_channel = finite.reshape(channels, -1).max(axis=1) if a.size else np.zeros(channels)
+    shared = float(per_channel.max()) if channels else 0.0
+    scales = per_channel if normalize == "channel" else np.full(channels, shared, dtype=np.float32)
+    for c in range(channels):
+        row, col = divmod(c, cols)
+        y, x = row * (th + PAD), col * (tw + PAD)
+        mosaic[y : y + th, x : x + tw] = a[c]
+    return FeatureMosaic(mosaic, channels, rows, cols, th, tw, normalize, scales.astype(np.float32))
+
+
+def bars_rgb(values, width: int = 640, height: int = 200) -> np.ndarray:
+    """A vector (a Linear layer's output) as a bar chart image: up from a zero line, one colour per sign."""
+    v = np.asarray(values, dtype=np.float32).reshape(-1)
+    v = np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0)
+    n = max(len(v), 1)
+    bar = max(1, width // n)
+    width = bar * n
+    rgb = np.empty((height, width, 3), dtype=np.uint8)
+    rgb[:] = NEUTRAL_RGB
+    vmax = float(np.abs(v).max()) or 1.0
+    lo, hi = min(float(v.min()), 0.0), max(float(v.max()), 0.0)
+    span = (hi - lo) or 1.0
+    zero = int(round((hi / span) * (height - 1)))
+    colours = diverging_rgb(v, vmax)
+    for i, value in enumerate(v):
+        top = int(round((hi - max(value, 0.0)) / span * (height - 1)))
+        bottom = int(round((hi - min(value, 0.0)) / span * (height - 1)))
+        rgb[top : bottom + 1, i * bar : (i + 1) * bar - (1 if bar > 2 else 0)] = colours[i]
+    rgb[zero, :] = (90, 90, 90)
+    return rgb
