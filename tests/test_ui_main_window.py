@@ -31,6 +31,7 @@ def test_window_starts_empty_with_a_hint(window):
         "Weights",
         "Summary",
         "Metadata",
+        "Features",
     ]
     assert not window.trust_action.isEnabled()
     assert window.open_action.shortcut().toString() == "Ctrl+O"

@@ -26,7 +26,7 @@ from inspector.ui.main_window import APP_NAME, MainWindow
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "resources" / "demo_mnist_cnn.pth"
 SCREENSHOT_POLL_MS = 50
 SCREENSHOT_TIMEOUT_MS = 120_000
-TAB_NAMES = ("details", "weights", "summary", "metadata")
+TAB_NAMES = ("details", "weights", "summary", "metadata", "features")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--select", metavar="NAME", help="select this tensor once FILE is open")
     parser.add_argument("--tab", choices=TAB_NAMES, help="show this tab once FILE is open (default: details)")
+    parser.add_argument("--mnist-root", metavar="DIR", help="Features tab: read MNIST from this data root")
+    parser.add_argument("--index", type=int, metavar="N", help="Features tab: show MNIST image N")
     parser.add_argument("--version", action="version", version=f"inspector {__version__}")
     return parser
 
@@ -108,6 +110,10 @@ def main(argv: list[str] | None = None, settings: QSettings | None = None) -> in
     app.setOrganizationName(APP_NAME)
     app.setApplicationName(APP_NAME)
     window = MainWindow(settings)
+    if args.mnist_root and window.features_tab.set_data_root(args.mnist_root):
+        window.features_tab.set_source("mnist")
+        if args.index is not None:
+            window.features_tab.index_spin.setValue(args.index)
     path = args.file or (str(DEFAULT_CHECKPOINT) if DEFAULT_CHECKPOINT.is_file() else None)
     window.show()
     if path:

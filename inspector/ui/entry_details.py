@@ -109,8 +109,10 @@ class EntryDetails(QWidget):
     stats_shown = Signal(object)
     stats_failed = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, session=None):
         super().__init__(parent)
+        if session is not None:  # the window's Session: follow the open file
+            session.checkpoint_changed.connect(self.set_checkpoint)
         self._checkpoint: Checkpoint | None = None
         self._entry: TensorEntry | None = None
         self._cache: dict[str, TensorStats] = {}

@@ -51,8 +51,10 @@ from inspector.ui.entry_tree_model import (
     format_bytes,
     format_count,
 )
+from inspector.ui.feature_map_view import FeatureMapView
 from inspector.ui.metadata_panel import MetadataPanel
 from inspector.ui.recent_files import RecentFiles
+from inspector.ui.session import Session
 from inspector.ui.summary_panel import SummaryPanel
 from inspector.ui.trust_dialog import TrustDialog
 from inspector.ui.weight_view import WeightView
@@ -92,7 +94,6 @@ class MainWindow(QMainWindow):
 
     def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None):
         super().__init__(parent)
-        self.checkpoint: Checkpoint | None = None
         self.last_error = ""
         self.recent_files = RecentFiles(settings, self)
         self._loads = WorkerSlot("load")
@@ -101,6 +102,7 @@ class MainWindow(QMainWindow):
         self._failed_load: tuple[str, list[str], list[str]] | None = None  # path, globals, dangerous
         self._error_box: QMessageBox | None = None
         self.diff_windows: list[DiffWindow] = []
+        self.session = Session(self)
 
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
@@ -112,6 +114,11 @@ class MainWindow(QMainWindow):
         self._on_recent_files_changed()
         self.recent_files.changed.connect(self._on_recent_files_changed)
         self._update_trust_state()
+
+    @property
+    def checkpoint(self) -> Checkpoint | None:
+        """The open file: the session's, which every panel follows."""
+        return self.session.checkpoint
 
     # -- construction ------------------------------------------------------------------------------------
     def _build_actions(self) -> None:
@@ -195,9 +202,9 @@ class MainWindow(QMainWindow):
         return pane
 
     def _build_tabs(self) -> QTabWidget:
-        self.details = EntryDetails()
-        self.summary_panel = SummaryPanel()
-        self.metadata_panel = MetadataPanel()
+        self.details = EntryDetails(session=self.session)
+        self.summary_panel = SummaryPanel(session=self.session)
+        self.metadata_panel = MetadataPanel(session=self.session)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.setObjectName("tabs")
@@ -205,7 +212,49 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self._make_weights_tab(), "Weights")
         self.tabs.addTab(self.summary_panel, "Summary")
         self.tabs.addTab(self.metadata_panel, "Metadata")
+        self._features_view: FeatureMapView | None = None  # built when first shown: start-up stays light
+        page = QWidget()  # an explicit small minimum: the view's own must not squeeze the tree on other tabs
+        page.setMinimumSize(320, 240)
+        QVBoxLayout(page).setContentsMargins(0, 0, 0, 0)
+        self.tabs.addTab(page, "Features")
+        self._features_page = page
+        self._sizes_before_features: list[int] | None = None
+        self.tabs.currentChanged.connect(self._on_tab_changed)
+        self.weights_tab.filter_picked.connect(self._on_filter_picked)
         return self.tabs
+
+    @property
+    def features_tab(self) -> FeatureMapView:
+        """The Features view, made on first use (it follows the session from then on)."""
+        if self._features_view is None:
+            self._features_view = FeatureMapView(self.session)
+            self._features_page.layout().addWidget(self._features_view)
+            if self.session.checkpoint is not None:
+                self._features_view._on_checkpoint_changed(self.session.checkpoint)
+        return self._features_view
+
+    def _on_tab_changed(self, _index: int) -> None:
+        """The Features tab needs room: give it most of the width while it is shown, then give it back."""
+        if self.tabs.currentWidget() is self._features_page:
+            self.features_tab.show()
+            if self._sizes_before_features is None:
+                self._sizes_before_features = self.splitter.sizes()
+                total = sum(self._sizes_before_features)
+                wanted = max(self.features_tab.minimumSizeHint().width() + 20, int(total * 0.62))
+                self.splitter.setSizes([max(total - wanted, 200), wanted])
+        elif self._sizes_before_features is not None:
+            self.splitter.setSizes(self._sizes_before_features)
+            self._sizes_before_features = None
+
+    def _on_filter_picked(self, channel: int) -> None:
+        """A filter clicked in the weights view: offer its output channel for "Zero and re-run"."""
+        entry = self.current_entry()
+        if entry is not None and entry.module:
+            self.features_tab  # noqa: B018  (made now, so that it hears the request)
+            self.session.ablation_requested.emit(entry.module, channel)
+            self.message_label.setText(
+                f"{entry.module} channel {channel} picked: the Features tab can zero it"
+            )
 
     def _make_weights_tab(self) -> WeightView:
         """The picture of the current entry; it is drawn only while its tab is shown (see ``_sync_weights``)."""
@@ -253,10 +302,9 @@ class MainWindow(QMainWindow):
             self.open_file(self.checkpoint.path, trust=self.checkpoint.trusted)
 
     def is_busy(self) -> bool:
-        """True while a load, a statistics or a summary job is under way."""
-        return any(
-            part.is_busy() for part in (self._loads, self.details, self.summary_panel, self.weights_tab)
-        )
+        """True while a load, a statistics, a summary or a forward-pass job is under way."""
+        parts = (self._loads, self.details, self.summary_panel, self.weights_tab, self._features_view)
+        return any(part.is_busy() for part in parts if part is not None)
 
     def _on_open_triggered(self) -> None:
         start = os.path.dirname(self.checkpoint.path) if self.checkpoint is not None else ""
@@ -282,12 +330,9 @@ class MainWindow(QMainWindow):
         seconds = time.monotonic() - self._load_started
         self._set_loading(False)
         self._failed_load = None
-        self.checkpoint = checkpoint
         self.recent_files.add(checkpoint.path)
         self.model.set_checkpoint(checkpoint)
-        self.details.set_checkpoint(checkpoint)
-        self.metadata_panel.set_checkpoint(checkpoint)
-        self.summary_panel.set_checkpoint(checkpoint)
+        self.session.set_checkpoint(checkpoint)  # the panels follow the session
         self.browser_stack.setCurrentWidget(self.tree)
         self._show_tree()
         self._sync_weights()
@@ -489,6 +534,7 @@ class MainWindow(QMainWindow):
     def _on_current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         node = current.data(NODE_ROLE) if current.isValid() else None
         self.details.show_node(node)
+        self.session.select(node.entry if node is not None else None)
         self.entry_selected.emit(node.entry if node is not None else None)
 
     def _sync_weights(self, *_args) -> None:
@@ -542,6 +588,8 @@ class MainWindow(QMainWindow):
         self.details.shutdown()
         self.summary_panel.shutdown()
         self.weights_tab.shutdown()
+        if self._features_view is not None:
+            self._features_view.shutdown()
         for window in list(self.diff_windows):
             window.close()  # its closeEvent waits for its jobs
 

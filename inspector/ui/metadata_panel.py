@@ -84,8 +84,10 @@ class MetadataPanel(QWidget):
 
     SECTIONS = ("File", "Totals", "Metadata", "Globals referenced", "Module classes", "Warnings")
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, session=None):
         super().__init__(parent)
+        if session is not None:  # the window's Session: follow the open file
+            session.checkpoint_changed.connect(self.set_checkpoint)
         self.model = QStandardItemModel(0, 2, self)
         self.model.setHorizontalHeaderLabels(["Key", "Value"])
         self.view = QTreeView()

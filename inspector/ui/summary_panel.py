@@ -39,8 +39,10 @@ class SummaryPanel(QWidget):
 
     summary_changed = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, session=None):
         super().__init__(parent)
+        if session is not None:  # the window's Session: follow the open file
+            session.checkpoint_changed.connect(self.set_checkpoint)
         self._checkpoint: Checkpoint | None = None
         self._stale = False
         self._jobs = WorkerSlot("summary")

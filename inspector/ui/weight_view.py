@@ -12,7 +12,6 @@ window. The tensor, once read, is kept for re-renders (normalisation, channel), 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -39,6 +38,7 @@ from inspector.core import render
 from inspector.core.errors import InspectorError
 from inspector.core.jobs import Progress
 from inspector.ui.entry_details import stats_texts
+from inspector.ui.tensor_image import TensorImage
 from inspector.ui.worker import WorkerSlot
 
 if TYPE_CHECKING:
@@ -51,7 +51,6 @@ ALL_CHANNELS_MAX_TILES = (
     64 * 64
 )  # beyond, a conv opens on channel 0: 262144 tiles read as noise at first sight
 NORMALIZATIONS = (("per filter", "filter"), ("global", "global"))
-COLOR_MAP = pg.ColorMap(np.linspace(0.0, 1.0, render.LUT_SIZE), render.DIVERGING_LUT)
 
 
 @dataclass
@@ -113,9 +112,11 @@ class WeightView(QWidget):
         stats_shown(object): ``(TensorStats, Histogram)`` of the shown tensor is on screen.
         failed(str): reading, drawing or the statistics failed; the message is also shown in the view.
         exported(str): :meth:`export_png` wrote this path.
+        filter_picked(int): a filter of the shown conv weight was clicked (its output channel).
     """
 
     view_shown = Signal(str)
+    filter_picked = Signal(int)
     stats_shown = Signal(object)
     failed = Signal(str)
     exported = Signal(str)
@@ -203,17 +204,16 @@ class WeightView(QWidget):
         return bar
 
     def _build_image_page(self) -> QWidget:
-        self.image_widget = pg.GraphicsLayoutWidget()
-        self.image_plot = self.image_widget.addPlot(row=0, col=0)
-        self.image_plot.setAspectLocked(True)
-        self.image_plot.invertY(True)
-        self.image_plot.setMenuEnabled(False)
-        self.image_item = pg.ImageItem(axisOrder="row-major")
-        self.image_plot.addItem(self.image_item)
-        self.colorbar = pg.ColorBarItem(values=(-1.0, 1.0), colorMap=COLOR_MAP, interactive=False, width=14)
-        self.image_widget.addItem(self.colorbar, row=0, col=1)
-        self.image_plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
-        return self.image_widget
+        self.canvas = TensorImage()
+        self.canvas.hover_text = self.hover_text
+        self.canvas.hovered.connect(self._on_hovered)
+        self.canvas.clicked.connect(self._on_canvas_clicked)
+        self.image_plot, self.image_item, self.colorbar = (
+            self.canvas.plot,
+            self.canvas.item,
+            self.canvas.colorbar,
+        )
+        return self.canvas
 
     def _build_plot_page(self) -> QWidget:
         self.series_plot = pg.PlotWidget()
@@ -367,23 +367,11 @@ class WeightView(QWidget):
         self.message.setText(text)
         self.pages.setCurrentIndex(0)
 
-    def _draw_image(self, rgb: np.ndarray, rect: QRectF, levels: tuple[float, float], axes: bool) -> None:
-        self.image_plot.setAspectLocked(not axes)  # tiles stay square; a matrix fills the view
-        self.image_item.setImage(rgb, autoLevels=False, levels=(0, 255))
-        self.image_item.setRect(rect)
-        for side in ("left", "bottom"):
-            self.image_plot.showAxis(side, axes)
-        self.colorbar.setLevels(levels)
-        self.image_plot.autoRange(padding=0.02)
-        self.pages.setCurrentIndex(1)
-
     def _draw_grid(self, grid: render.FilterGrid) -> None:
-        h, w = grid.image.shape[:2]
         lo, hi = (-1.0, 1.0) if grid.normalize == "filter" else grid.value_range
-        self._draw_image(grid.to_rgb(), QRectF(0, 0, w, h), (lo, hi), axes=False)
-        self.image_item.setAutoDownsample(
-            True
-        )  # a mosaic larger than the screen averages instead of aliasing
+        # a mosaic larger than the screen averages instead of aliasing
+        self.canvas.show_rgb(grid.to_rgb(), (lo, hi), axes=False, downsample=True)
+        self.pages.setCurrentIndex(1)
         self.colorbar.setVisible(not grid.composite)
         scale = "each filter scaled to ±1 by its max |w|" if grid.normalize == "filter" else f"±{hi:.4g}"
         if grid.composite:
@@ -396,8 +384,9 @@ class WeightView(QWidget):
 
     def _draw_heatmap(self, heat: render.Heatmap) -> None:
         rows, cols = heat.shape
-        self._draw_image(heat.to_rgb(), QRectF(0, 0, cols, rows), (-heat.clip, heat.clip), axes=True)
-        self.image_item.setAutoDownsample(False)  # already absmax-reduced: averaging would hide outliers
+        # already absmax-reduced: averaging would hide outliers
+        self.canvas.show_rgb(heat.to_rgb(), (-heat.clip, heat.clip), True, QRectF(0, 0, cols, rows), False)
+        self.pages.setCurrentIndex(1)
         self.colorbar.setVisible(True)
         self.image_plot.setLabel("left", f"row (of {rows})")
         self.image_plot.setLabel("bottom", f"column (of {cols})")
@@ -480,12 +469,16 @@ class WeightView(QWidget):
             return _heatmap_hover(self.picture, row, col)
         return ""
 
-    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
-        if self.pages.currentIndex() != 1 or self.picture is None:
-            return
-        pos = self.image_item.mapFromScene(scene_pos)
-        text = self.hover_text(math.floor(pos.y()), math.floor(pos.x()))
-        self.hover_label.setText(text or " ")
+    def _on_hovered(self, text: str) -> None:
+        if self.pages.currentIndex() == 1 and self.picture is not None:
+            self.hover_label.setText(text or " ")
+
+    def _on_canvas_clicked(self, row: int, col: int, _modifiers) -> None:
+        """A click on a filter of a conv weight: that output channel is the one to ablate (``filter_picked``)."""
+        if isinstance(self.picture, render.FilterGrid) and self._source is not None:
+            pixel = self.picture.locate(row, col)
+            if pixel is not None:
+                self.filter_picked.emit(pixel.filter)
 
     def _on_series_mouse_moved(self, scene_pos: QPointF) -> None:
         series = self.picture

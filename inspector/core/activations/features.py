@@ -8,7 +8,8 @@ the user chose and derives its preprocessing; :class:`MnistSamples` and :func:`i
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,9 +31,13 @@ class InputImage:
 
 @dataclass
 class FeatureModel:
+    """A runnable module with its preprocessing; ``lock`` makes runs on it one at a time (two runs at once
+    would see each other's hooks)."""
+
     resolved: Any  # ResolvedModule
     preprocess: Preprocess
     device: Any  # torch.device
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def module(self):
@@ -104,7 +109,8 @@ def iter_run(model: FeatureModel, sample: InputImage, ablate: dict[str, list[int
              preprocess: Preprocess | None = None) -> Job[FeatureResult]:  # fmt: skip
     """Preprocess ``sample`` and run one capture pass (a job returning a :class:`FeatureResult`)."""
     x = (preprocess or model.preprocess).apply(sample.image)
-    return (yield from iter_features(model.module, x, model.device, ablate))
+    with model.lock:
+        return (yield from iter_features(model.module, x, model.device, ablate))
 
 
 def parse_ablation(specs: list[str] | None) -> dict[str, list[int]]:
