@@ -29,7 +29,7 @@ from typing import Any
 
 from inspector.core.checkpoint.byte_source import ByteSource
 from inspector.core.checkpoint.model import Checkpoint
-from inspector.core.checkpoint.read_context import ReadContext
+from inspector.core.checkpoint.read_context import ReadContext, corrupt_error, reason_of
 from inspector.core.checkpoint.safe_unpickle import GlobalsRecord
 from inspector.core.checkpoint.sniff import Sniffed, sniff_source
 from inspector.core.checkpoint.torch_readers import read_torch
@@ -130,12 +130,12 @@ def _read_safetensors(path: str, source: str | bytes) -> Checkpoint:
         try:
             tensors = load_bytes(source)
         except Exception as exc:  # safetensors raises its own error types
-            raise _corrupt(path, exc) from None
+            raise corrupt_error(path, exc) from None
         return _checkpoint_from_object(path, tensors, container="safetensors", record=None, trusted=False)
     try:
         entries, header_meta = read_safetensors_header(path)
     except Exception as exc:  # SafetensorError, OSError...
-        raise _corrupt(path, exc) from None
+        raise corrupt_error(path, exc) from None
     from inspector.core.checkpoint.listing import Listing, canonicalize
 
     listing = Listing(format="safetensors", entries=entries, model_group="")
@@ -161,7 +161,7 @@ def _read_torchscript(path: str, source: str | bytes, trust: bool, ctx: ReadCont
             )
         except Exception as exc:  # TorchScript raises RuntimeError for most things
             raise InspectorError(
-                f"{path}: torch.jit.load failed ({_reason(exc)}); open it without --trust"
+                f"{path}: torch.jit.load failed ({reason_of(exc)}); open it without --trust"
             ) from None
     ckpt = _checkpoint_from_object(
         path, obj, container="torchscript", record=ctx.record, trusted=trust, devices=ctx.devices
@@ -191,12 +191,12 @@ def _load_trusted(path, source, use_mmap, record: GlobalsRecord) -> Any:
         return torch.load(stream, map_location="cpu", weights_only=False, mmap=use_mmap)
     except (ModuleNotFoundError, AttributeError, ImportError) as exc:
         raise InspectorError(
-            f"{path}: {_missing_class(exc, record)} cannot be imported ({_reason(exc)}); make the code that defines it "
+            f"{path}: {_missing_class(exc, record)} cannot be imported ({reason_of(exc)}); make the code that defines it "
             "importable (install it or add it to PYTHONPATH), or open the file without trust to browse its weights"
         ) from None
     except Exception as exc:
         raise InspectorError(
-            f"{path}: loading with trust failed ({_reason(exc)}); open it without trust"
+            f"{path}: loading with trust failed ({reason_of(exc)}); open it without trust"
         ) from None
 
 
@@ -245,15 +245,3 @@ def _as_torch(value):
     import torch
 
     return value if isinstance(value, torch.Tensor) else torch.from_numpy(value)
-
-
-def _corrupt(path: str, exc: BaseException) -> InspectorError:
-    return InspectorError(
-        f"{path}: cannot read it as a PyTorch checkpoint; it is truncated, corrupt or not a checkpoint "
-        f"({_reason(exc)}); re-download it or save it again"
-    )
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160]

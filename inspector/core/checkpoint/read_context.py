@@ -89,13 +89,19 @@ class ReadContext:
         )
 
     def corrupt(self, exc: BaseException | str):
-        reason = exc if isinstance(exc, str) else _reason(exc)
-        raise InspectorError(
-            f"{self.path}: cannot read it as a PyTorch checkpoint; it is truncated, corrupt or not a checkpoint "
-            f"({reason}); re-download it or save it again"
-        )
+        raise corrupt_error(self.path, exc)
 
 
-def _reason(exc: BaseException) -> str:
+def corrupt_error(path: str, exc: BaseException | str) -> InspectorError:
+    """The one message for a file that cannot be read: truncated, corrupt or not a checkpoint."""
+    reason = exc if isinstance(exc, str) else reason_of(exc)
+    return InspectorError(
+        f"{path}: cannot read it as a PyTorch checkpoint; it is truncated, corrupt or not a checkpoint "
+        f"({reason}); re-download it or save it again"
+    )
+
+
+def reason_of(exc: BaseException) -> str:
+    """An exception's first line, short enough for a one-line message."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:160]

@@ -188,8 +188,6 @@ def _tar_members(source: ByteSource, ctx) -> dict[str, bytes]:
 
 
 def _tar_storages(data: bytes, ctx) -> dict[int, Any]:
-    import torch
-
     count, pos = unpickle(data, ctx, 0)
     integer(count, "the number of storages", 0, ctx.limits.max_entries)
     storages: dict[int, Any] = {}
@@ -217,7 +215,6 @@ def _tar_storages(data: bytes, ctx) -> dict[int, Any]:
         if end > base.nbytes():
             ctx.refuse("a storage view past the end of its storage")
         storages[_key(target)] = (base[start:end], dtype)
-    del torch
     return storages
 
 
