@@ -21,6 +21,7 @@ COMMANDS = {
     "filters": "filters",
     "diff": "diff",
     "features": "features",
+    "finetune": "finetune",
 }
 
 

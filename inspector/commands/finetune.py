@@ -1,0 +1,159 @@
+"""``inspector finetune FILE [--model-class PATH:CLASS] [--trust] --freeze PATTERNS --data KIND:DIR [--epochs N]
+[--lr F] [--batch-size N] [--optimizer NAME] [--device auto|cpu|cuda] [--seed N] [--tensorboard DIR] --out OUT.pth
+[--json]``.
+
+Retrains the parameters that ``--freeze`` leaves trainable, checks that the frozen ones did not move (bitwise),
+and saves a new checkpoint atomically. The same command runs under ``torchrun --nproc_per_node N``
+(DistributedDataParallel; only rank 0 prints and writes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from inspector.commands.common import add_file_argument, load_or_fail
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("finetune", help="retrain the layers you do not freeze and save a new checkpoint")
+    add_file_argument(p)
+    p.add_argument(
+        "--model-class", metavar="PATH:CLASS", help="class of a bare state dict's model (needs --trust)"
+    )
+    p.add_argument("--freeze", default="", metavar="PATTERNS",
+                   help="comma-separated glob patterns over parameter and module names, e.g. 'conv*,bn1.*'")  # fmt: skip
+    p.add_argument("--freeze-all-but-last", type=int, metavar="N", help="freeze every module but the last N")
+    p.add_argument(
+        "--data", required=True, metavar="KIND:DIR", help="mnist:DIR, fashion-mnist:DIR or folder:DIR"
+    )
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--optimizer", default="adam", choices=("sgd", "adam", "adamw"))
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--schedule", default="none", choices=("none", "step", "cosine"))
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, metavar="N", help="train on at most N images (quick runs)")
+    p.add_argument(
+        "--new-head", type=int, metavar="CLASSES", help="replace the last Linear layer (new classes)"
+    )
+    p.add_argument("--update-frozen-bn", action="store_true",
+                   help="let BatchNorm running statistics of frozen layers update (default: they stay put)")  # fmt: skip
+    p.add_argument(
+        "--tensorboard", metavar="DIR", help="write a TensorBoard log (scalars, histograms, hparams)"
+    )
+    p.add_argument(
+        "--out", required=True, metavar="OUT.pth", help="the new checkpoint (never the input file)"
+    )
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=run)
+
+
+def settings_from_args(args):
+    from inspector.core.errors import InspectorError
+    from inspector.core.training.freeze import parse_patterns
+    from inspector.core.training.settings import FinetuneSettings
+
+    if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0:
+        raise InspectorError("--epochs and --batch-size must be at least 1 and --lr above 0")
+    return FinetuneSettings(
+        data=args.data, freeze=tuple(parse_patterns(args.freeze)), all_but_last=args.freeze_all_but_last,
+        epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, optimizer=args.optimizer,
+        momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule, device=args.device,
+        seed=args.seed, limit=args.limit, new_head=args.new_head, update_frozen_bn=args.update_frozen_bn,
+        tensorboard=args.tensorboard,
+    )  # fmt: skip
+
+
+def run(args) -> int:
+    from inspector.core.jobs import run_job
+    from inspector.core.training import distributed
+    from inspector.core.training.loop import iter_finetune
+    from inspector.core.training.prepare import checkpoint_dict, iter_guarded, prepare_run
+    from inspector.core.training.saving import atomic_torch_save, check_target, sha256_of
+    from inspector.core.training.tensorboard import open_writer
+
+    settings = settings_from_args(args)
+    world = distributed.world_from_env()
+    out = check_target(args.out, args.file, overwrite=args.force)
+    base_sha = sha256_of(args.file)
+    ckpt = load_or_fail(args.file, trust=args.trust)
+    train = prepare_run(ckpt, settings, args.model_class, trust_class=args.trust, world=world)
+    writer = open_writer(settings.tensorboard) if settings.tensorboard and world.is_main else None
+    try:
+        show = None if args.json or not world.is_main else _printer()
+        result = run_job(iter_guarded(iter_finetune(train, writer), train.device, settings.batch_size), show)
+        if world.is_main:
+            atomic_torch_save(checkpoint_dict(result, train, os.path.abspath(args.file), base_sha), out)
+        distributed.barrier(world)
+    finally:
+        if writer is not None:
+            writer.close()
+        distributed.finish(world)
+    if sha256_of(args.file) != base_sha:  # the base file is only ever read; say so if something else wrote it
+        print(f"warning: {args.file} changed on disk during the run", file=sys.stderr)
+    if not world.is_main:
+        return 0
+    report = _report(result, train, out, settings)
+    if args.json:
+        json.dump(report, sys.stdout, indent=1, allow_nan=False)
+        sys.stdout.write("\n")
+    else:
+        _print_text(report)
+    return 0 if result.frozen_unchanged else 1
+
+
+def _printer():
+    def show(progress):
+        record = progress.payload
+        if hasattr(record, "val_accuracy"):
+            print(f"epoch {record.epoch}: train loss {record.train_loss:.4f}, validation accuracy "
+                  f"{record.val_accuracy:.2%}, {record.seconds:.1f} s", file=sys.stderr)  # fmt: skip
+
+    return show
+
+
+def _report(result, train, out: str, settings) -> dict:
+    return {
+        "frozen": list(result.plan.frozen_state),
+        "trainable": list(result.plan.trainable),
+        "frozen_parameters": list(result.plan.frozen),
+        "epochs": [e.to_json() for e in result.epochs],
+        "val_accuracy_before": result.val_accuracy_before,
+        "val_accuracy_after": result.val_accuracy_after,
+        "frozen_unchanged": result.frozen_unchanged,
+        "frozen_changed": result.frozen_changed,
+        "out": out,
+        "device": result.device,
+        "world_size": train.world.size,
+        "samples_per_second": round(result.samples_per_second, 1),
+        "data": {"spec": train.data.spec, "classes": len(train.data.classes), "note": train.data.note},
+        "model": train.architecture,
+        "tensorboard": settings.tensorboard,
+        "tensorboard_command": f"tensorboard --logdir {settings.tensorboard}"
+        if settings.tensorboard
+        else None,
+    }
+
+
+def _print_text(report: dict) -> None:
+    print(f"data: {report['data']['spec']} ({report['data']['note']})")
+    print(f"frozen: {len(report['frozen'])} tensors; trainable: {len(report['trainable'])} parameters")
+    print(
+        f"validation accuracy: {report['val_accuracy_before']:.2%} before, {report['val_accuracy_after']:.2%} after"
+    )
+    state = (
+        "bitwise unchanged"
+        if report["frozen_unchanged"]
+        else f"CHANGED: {', '.join(report['frozen_changed'])}"
+    )
+    print(f"frozen tensors: {state}")
+    print(f"device: {report['device']}, {report['samples_per_second']:.0f} samples/s")
+    if report["tensorboard"]:
+        print(f"TensorBoard log: {report['tensorboard']} (open with: {report['tensorboard_command']})")
+    print(f"saved {report['out']}")

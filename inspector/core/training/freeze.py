@@ -1,0 +1,96 @@
+"""Which parameters train and which stay frozen, decided from glob patterns over parameter and module names.
+
+A pattern matches a parameter's name (``conv1.weight``), or a module's name (``conv1``, ``layer1.0``): a matched
+module freezes its parameters *and* its buffers. "Frozen" is enforced three ways by the training loop:
+``requires_grad=False``, the parameter is not handed to the optimizer, and BatchNorm layers whose parameters are
+all frozen stay in eval mode so their running statistics do not move (unless the user lets them update).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+from inspector.core.errors import InspectorError
+
+
+def parse_patterns(text: str | list[str] | None) -> list[str]:
+    """``"conv*,bn1.*"`` -> ``["conv*", "bn1.*"]`` (blank items dropped)."""
+    items = text if isinstance(text, list) else (text or "").split(",")
+    return [p.strip() for p in items if p and p.strip()]
+
+
+def _matches(name: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+@dataclass(frozen=True)
+class FreezePlan:
+    """The frozen and trainable parameter names, and the frozen state-dict names (parameters and buffers)."""
+
+    frozen: tuple[str, ...]
+    trainable: tuple[str, ...]
+    frozen_state: tuple[str, ...]  # every state_dict key that must come out bitwise unchanged
+    frozen_modules: tuple[
+        str, ...
+    ]  # modules all of whose parameters are frozen (BatchNorm there stays in eval)
+
+    def counts(self, module) -> tuple[int, int]:
+        """(trainable, frozen) parameter element counts."""
+        params = dict(module.named_parameters())
+        return (sum(params[n].numel() for n in self.trainable), sum(params[n].numel() for n in self.frozen))
+
+
+def plan_freeze(module, patterns: list[str], all_but_last: int | None = None) -> FreezePlan:
+    """The plan for ``module``: patterns over parameter/module names, or every module but the last N with
+    parameters. A pattern that matches nothing is an error (a typo would otherwise train everything)."""
+    modules = dict(module.named_modules())
+    params = dict(module.named_parameters())
+    frozen_modules = {name for name in modules if name and _matches(name, patterns)}
+    if all_but_last is not None:
+        with_params = [n for n, m in modules.items() if n and any(True for _ in m.parameters(recurse=False))]
+        frozen_modules |= set(with_params[: max(0, len(with_params) - all_but_last)])
+    unused = [p for p in patterns if not any(fnmatch.fnmatchcase(n, p) for n in (*modules, *params) if n)]
+    if unused:
+        raise InspectorError(
+            f"--freeze pattern {', '.join(repr(p) for p in unused)} matches no parameter or module; names look "
+            f"like {', '.join(list(params)[:4])}"
+        )
+
+    def under_frozen(name: str) -> bool:
+        return any(name == m or name.startswith(m + ".") for m in frozen_modules)
+
+    frozen = [n for n in params if _matches(n, patterns) or under_frozen(n.rpartition(".")[0])]
+    state_keys = list(module.state_dict())
+    all_frozen_modules = [
+        n for n, m in modules.items()
+        if n and (ps := [f"{n}.{p}" for p, _ in m.named_parameters()]) and all(p in frozen for p in ps)
+    ]  # fmt: skip
+    fully_frozen = set(all_frozen_modules)
+    frozen_state = [
+        k for k in state_keys
+        if k in frozen or _matches(k, patterns) or under_frozen(k.rpartition(".")[0])
+        or k.rpartition(".")[0] in fully_frozen
+    ]  # fmt: skip
+    return FreezePlan(tuple(frozen), tuple(n for n in params if n not in frozen), tuple(frozen_state),
+                      tuple(all_frozen_modules))  # fmt: skip
+
+
+def apply_freeze(module, plan: FreezePlan) -> None:
+    """``requires_grad`` off for the frozen parameters, on for the rest."""
+    frozen = set(plan.frozen)
+    for name, param in module.named_parameters():
+        param.requires_grad_(name not in frozen)
+
+
+def set_train_mode(module, plan: FreezePlan, update_frozen_bn: bool = False) -> None:
+    """``module.train()``, then BatchNorm layers of frozen modules back to eval (their statistics stay put)."""
+    import torch
+
+    module.train()
+    if update_frozen_bn:
+        return
+    frozen = set(plan.frozen_modules)
+    for name, layer in module.named_modules():
+        if name in frozen and isinstance(layer, torch.nn.modules.batchnorm._BatchNorm):
+            layer.eval()

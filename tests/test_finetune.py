@@ -1,0 +1,201 @@
+"""Fine-tuning in core and CLI: frozen means bitwise frozen, the rest trains, the new file is safe to open."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from inspector.cli import main
+from inspector.commands.common import load_or_fail
+from inspector.core.errors import InspectorError
+from inspector.core.jobs import run_job
+from inspector.core.training.freeze import parse_patterns, plan_freeze
+from inspector.core.training.loop import EpochRecord, StepRecord, iter_finetune
+from inspector.core.training.prepare import iter_guarded, prepare_run
+from inspector.core.training.saving import check_target
+from inspector.core.training.settings import FinetuneSettings
+from tests.finetune_fixtures import write_square_digits, write_untrained_demo
+
+CONVS = "conv1.*,bn1.*,conv2.*"
+FROZEN_STATE = ["conv1.weight", "conv1.bias", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var",
+                "bn1.num_batches_tracked", "conv2.weight", "conv2.bias"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return write_square_digits(tmp_path_factory.mktemp("squares"))
+
+
+@pytest.fixture
+def base(tmp_path):
+    return write_untrained_demo(tmp_path)
+
+
+def sha(path) -> str:
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def test_freezing_convs_keeps_them_bitwise_and_trains_the_rest(base, data_root, tmp_path, capsys):
+    before_bytes = sha(base)
+    before = torch.load(base, weights_only=True)["model_state_dict"]
+    out = tmp_path / "tuned.pth"
+    code = main(["finetune", str(base), "--freeze", CONVS, "--data", f"mnist:{data_root}", "--lr", "3e-3",
+                 "--batch-size", "64", "--out", str(out), "--json"])  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["frozen_unchanged"] is True
+    assert report["frozen"] == FROZEN_STATE
+    assert report["trainable"] == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+    assert report["val_accuracy_after"] > report["val_accuracy_before"] + 0.3
+    assert [set(e) >= {"epoch", "train_loss", "val_accuracy", "seconds"} for e in report["epochs"]] == [True]
+    assert report["out"] == str(out) and report["device"] == "cpu" and report["samples_per_second"] > 0
+    saved = torch.load(out, weights_only=True)
+    after = saved["model_state_dict"]
+    for name in FROZEN_STATE:
+        assert torch.equal(after[name], before[name]), name
+    for name in report["trainable"]:
+        assert not torch.equal(after[name], before[name]), name
+    assert sha(base) == before_bytes  # the original file is only read
+    assert saved["base_sha256"] == before_bytes and saved["frozen"] == FROZEN_STATE
+    assert set(saved) >= {"optimizer_state_dict", "epoch", "metrics", "hyper_parameters"}
+    assert load_or_fail(str(out)).architecture == "mnist_cnn"  # re-opens with the same architecture
+
+
+def test_frozen_batchnorm_stays_in_eval_unless_allowed(base, data_root):
+    ckpt = load_or_fail(str(base))
+    settings = FinetuneSettings(data=f"mnist:{data_root}", freeze=("conv1", "bn1"), limit=256, batch_size=64)
+    run = prepare_run(ckpt, settings)
+    result = run_job(iter_finetune(run))
+    assert result.frozen_unchanged and "bn1.running_mean" in run.plan.frozen_state
+    moving = prepare_run(ckpt, FinetuneSettings(data=settings.data, freeze=("conv1", "bn1"), limit=256,
+                                                batch_size=64, update_frozen_bn=True))  # fmt: skip
+    start = moving.module.bn1.running_mean.clone()
+    result = run_job(iter_finetune(moving))
+    assert result.frozen_unchanged  # parameters still bitwise frozen
+    assert not torch.equal(moving.module.bn1.running_mean.cpu(), start)  # statistics were let through
+
+
+def test_progress_records_and_cancel_leaves_whole_steps(base, data_root):
+    run = prepare_run(load_or_fail(str(base)), FinetuneSettings(data=f"mnist:{data_root}", freeze=("conv*",),
+                                                                batch_size=32, limit=320))  # fmt: skip
+    job = iter_finetune(run)
+    records = [next(job).payload for _ in range(6)]
+    job.close()  # what the GUI's Cancel does between two yields
+    steps = [r for r in records if isinstance(r, StepRecord)]
+    assert [r.step for r in steps] == [1, 2, 3, 4, 5]
+    assert all(torch.isfinite(p).all() for p in run.module.parameters())
+    full = run_job(iter_finetune(prepare_run(load_or_fail(str(base)), run.settings)))
+    assert [type(e) for e in full.epochs] == [EpochRecord]
+
+
+def test_freeze_patterns_all_but_last_and_typos(base):
+    from inspector.core.models.demo import MnistCNN
+
+    net = MnistCNN()
+    assert parse_patterns(" conv*, ,layer1.* ") == ["conv*", "layer1.*"]
+    plan = plan_freeze(net, [], all_but_last=1)
+    assert plan.trainable == ("fc2.weight", "fc2.bias")
+    assert plan.counts(net) == (650, sum(p.numel() for p in net.parameters()) - 650)
+    with pytest.raises(InspectorError, match="matches no parameter"):
+        plan_freeze(net, ["cnov*"])
+
+
+def test_out_of_gpu_memory_is_one_message_and_saves_nothing(base, data_root, tmp_path, monkeypatch):
+    run = prepare_run(load_or_fail(str(base)), FinetuneSettings(data=f"mnist:{data_root}", limit=64))
+
+    def boom(*_args, **_kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(run.module, "forward", boom)
+    with pytest.raises(InspectorError, match="out of GPU memory.*--batch-size.*--device cpu"):
+        run_job(iter_guarded(iter_finetune(run), run.device, 128))
+
+
+def test_save_targets_are_checked_before_training(base, tmp_path, data_root, capsys):
+    with pytest.raises(InspectorError, match="being fine-tuned"):
+        check_target(base, base)
+    other = tmp_path / "exists.pth"
+    other.write_bytes(b"x")
+    with pytest.raises(InspectorError, match="--force"):
+        check_target(other, base)
+    assert main(["finetune", str(base), "--data", f"mnist:{data_root}", "--out", str(base)]) == 1
+    assert "error:" in capsys.readouterr().err
+    if os.geteuid() != 0:
+        locked = tmp_path / "ro"
+        locked.mkdir()
+        locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+        with pytest.raises(InspectorError, match="read-only"):
+            check_target(locked / "o.pth", base)
+
+
+def test_bad_data_spec_and_class_count(base, tmp_path, capsys):
+    assert main(["finetune", str(base), "--data", "cifar:/x", "--out", str(tmp_path / "o.pth")]) == 1
+    assert "mnist:DIR" in capsys.readouterr().err
+
+
+def test_copy_as_command_runs_the_same_settings(base, data_root, tmp_path):
+    from inspector.cli import build_parser
+    from inspector.commands.finetune import settings_from_args
+
+    settings = FinetuneSettings(data=f"mnist:{data_root}", freeze=("conv1.*", "bn1.*"), epochs=3, lr=0.01,
+                                optimizer="sgd", schedule="cosine", limit=100)  # fmt: skip
+    line = settings.command(str(base), str(tmp_path / "o.pth"))
+    import shlex
+
+    argv = shlex.split(line)[3:]
+    assert settings_from_args(build_parser().parse_args(argv)) == settings
+
+
+def test_tensorboard_log(base, data_root, tmp_path, capsys):
+    pytest.importorskip("tensorboard")
+    logs = tmp_path / "tb"
+    assert main(["finetune", str(base), "--freeze", CONVS, "--data", f"mnist:{data_root}", "--limit", "128",
+                 "--tensorboard", str(logs), "--out", str(tmp_path / "o.pth")]) == 0  # fmt: skip
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(logs))
+    assert f"tensorboard --logdir {logs}" in capsys.readouterr().out
+
+
+DDP_SCRIPT = """
+import sys, torch
+from inspector.commands.common import load_or_fail
+from inspector.core.jobs import run_job
+from inspector.core.training.loop import iter_finetune
+from inspector.core.training.prepare import prepare_run
+from inspector.core.training.settings import FinetuneSettings
+from inspector.core.training import distributed
+run = prepare_run(load_or_fail(sys.argv[1]), FinetuneSettings(data=sys.argv[2], freeze=("conv*",), limit=256,
+                  batch_size=32, device="cpu"))
+run_job(iter_finetune(run))
+torch.save(run.module.state_dict(), f"{sys.argv[3]}/rank{run.world.rank}.pt")
+distributed.finish(run.world)
+"""
+
+
+def _torchrun(args, tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *args]
+    return subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+
+
+@pytest.mark.slow
+def test_torchrun_two_gloo_ranks_end_identical_and_write_one_checkpoint(base, data_root, tmp_path):
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    done = _torchrun([str(script), str(base), f"mnist:{data_root}", str(tmp_path)], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    a, b = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    out = tmp_path / "out" / "tuned.pth"
+    out.parent.mkdir()
+    done = _torchrun(["-m", "inspector", "finetune", str(base), "--freeze", CONVS, "--data", f"mnist:{data_root}",
+                      "--limit", "256", "--device", "cpu", "--out", str(out), "--json"], tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    reports = [line for line in done.stdout.splitlines() if line.startswith("{") or line.startswith(' "')]
+    assert os.listdir(out.parent) == ["tuned.pth"]
+    assert json.loads(done.stdout)["world_size"] == 2 and reports
