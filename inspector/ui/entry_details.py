@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.ui.entry_tree_model import EntryNode, format_bytes, format_count, format_shape
+from inspector.core.checkpoint.entry_tree import EntryNode
+from inspector.core.formatting import format_bytes, format_count, format_shape
 from inspector.ui.worker import WorkerSlot
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QHeaderView, QTreeView, QVBoxLayout, QWidget
 
-from inspector.ui.entry_tree_model import format_bytes, format_count, format_shape
+from inspector.core.formatting import format_bytes, format_count, format_shape
 
 if TYPE_CHECKING:
     from inspector.core.checkpoint.model import Checkpoint
