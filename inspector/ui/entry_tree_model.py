@@ -73,7 +73,7 @@ def display_text(node: EntryNode, column: int) -> str:
     if column == DTYPE:
         return entry.dtype
     if column == KIND:
-        return entry.kind
+        return entry.kind_label
     if column == TRAINABLE and entry.kind == "parameter":
         return "yes" if entry.requires_grad else "no"
     return ""

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.core.checkpoint.model import totals_line
 from inspector.core.errors import TrustRequiredError, UnsafeCheckpointError
 from inspector.ui.diff_view import DiffWindow
 from inspector.ui.entry_details import EntryDetails
@@ -339,8 +340,7 @@ class MainWindow(QMainWindow):
         self._update_trust_state()
         totals = checkpoint.totals
         self.message_label.setText(
-            f"Opened {os.path.basename(checkpoint.path)}: {format_count(totals.entries)} tensors, "
-            f"{format_bytes(totals.bytes)} in {seconds:.1f} s"
+            f"Opened {os.path.basename(checkpoint.path)}: {totals_line(totals)} in {seconds:.1f} s"
         )
         self.checkpoint_loaded.emit(checkpoint)
 

@@ -1,0 +1,44 @@
+"""What the browser says about a training checkpoint: kinds, totals, optimizer state names, the filter."""
+
+import checkpoint_factory as factory
+import pytest
+from ui_fixtures import load_and_wait
+
+from inspector.core.checkpoint.model import totals_line
+from inspector.ui.entry_tree_model import KIND, NAME, TRAINABLE
+from inspector.ui.metadata_panel import MetadataPanel
+
+pytest_plugins = ["ui_fixtures"]
+pytestmark = pytest.mark.usefixtures("no_dangling_workers")
+TIMEOUT = 20000
+
+
+@pytest.fixture
+def adam_checkpoint(tmp_path):
+    return factory.write_training_checkpoint(tmp_path)
+
+
+def row_of(window, key):
+    source = window.model.index_for_key(key)
+    return lambda column: source.siblingAtColumn(column).data()
+
+
+def test_tree_status_bar_and_metadata_agree_with_the_rows(qtbot, window, adam_checkpoint):
+    ckpt = load_and_wait(qtbot, window, adam_checkpoint)
+    var = row_of(window, "model_state_dict/bn.running_var")
+    weight = row_of(window, "model_state_dict/conv.weight")
+    assert (var(KIND), var(TRAINABLE)) == ("buffer*", "")
+    assert (weight(KIND), weight(TRAINABLE)) == ("parameter*", "yes")
+    assert totals_line(ckpt.totals) in window.message_label.text()
+    assert "51 parameters*" in window.message_label.text()
+    panel = MetadataPanel()
+    qtbot.addWidget(panel)
+    panel.set_checkpoint(ckpt)
+    totals = panel.section_values("Totals")
+    assert totals["parameter elements"] == "51" and totals["trainable elements"] == "51"
+    assert (
+        totals["buffers"] == "3" and totals["other tensors"] == "18"
+    )  # Adam state only, not the model again
+    assert "estimated" in totals["kinds"]
+    assert int(totals["buffers"]) + int(totals["other tensors"]) + 6 == int(totals["tensors"])
+    assert window.model.index_for_key("model_state_dict/conv.weight").siblingAtColumn(NAME).data() == "weight"
