@@ -42,3 +42,21 @@ def test_tree_status_bar_and_metadata_agree_with_the_rows(qtbot, window, adam_ch
     assert "estimated" in totals["kinds"]
     assert int(totals["buffers"]) + int(totals["other tensors"]) + 6 == int(totals["tensors"])
     assert window.model.index_for_key("model_state_dict/conv.weight").siblingAtColumn(NAME).data() == "weight"
+
+
+def test_filter_totals_and_details_follow_the_filter(qtbot, window, adam_checkpoint):
+    ckpt = load_and_wait(qtbot, window, adam_checkpoint)
+    window.select_entry("model_state_dict/fc.weight")
+    assert window.details.title.text() == "fc.weight"
+    qtbot.keyClicks(window.filter_edit, "running")
+    visible = window.proxy.visible_entries()
+    assert [e.name for e in visible] == ["bn.running_mean", "bn.running_var"]
+    assert window.counts_label.text() == f"2 of {len(ckpt.entries)} tensors shown · 4 elements · 16 B"
+    assert window.current_entry() is visible[0]  # fc.weight is hidden: Details moved to a shown tensor
+    assert window.details.title.text() == "bn.running_mean"
+    window.filter_edit.setText("no-such-tensor")
+    assert window.counts_label.text().startswith(f"0 of {len(ckpt.entries)} tensors shown · 0 elements · 0 B")
+    assert window.current_entry() is None and window.details.title.text() != "bn.running_mean"
+    window.filter_edit.clear()
+    total_bytes = sum(e.nbytes for e in ckpt.entries)
+    assert window.counts_label.text().endswith(f"· {total_bytes} B")
