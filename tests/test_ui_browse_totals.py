@@ -2,6 +2,7 @@
 
 import checkpoint_factory as factory
 import pytest
+from PySide6.QtCore import Qt
 from ui_fixtures import load_and_wait
 
 from inspector.core.checkpoint.model import totals_line
@@ -60,3 +61,16 @@ def test_filter_totals_and_details_follow_the_filter(qtbot, window, adam_checkpo
     window.filter_edit.clear()
     total_bytes = sum(e.nbytes for e in ckpt.entries)
     assert window.counts_label.text().endswith(f"· {total_bytes} B")
+
+
+def test_tree_and_details_name_the_parameter_of_optimizer_state(qtbot, window, adam_checkpoint):
+    load_and_wait(qtbot, window, adam_checkpoint)
+    source = window.model.index_for_key("optimizer_state_dict/state.0.exp_avg")
+    assert source.data() == "exp_avg of conv.weight"
+    assert source.parent().data() == "0" and source.parent().parent().data() == "state"  # the raw index
+    assert "optimizer_state_dict/state.0.exp_avg" in source.data(Qt.ItemDataRole.ToolTipRole)
+    window.select_entry("optimizer_state_dict/state.0.exp_avg")
+    assert window.details.title.text() == "exp_avg of conv.weight   (state.0.exp_avg)"
+    assert "optimizer state of conv.weight" in window.details.tensor_form.values["Kind"].text()
+    window.filter_edit.setText("conv.weight exp_avg_sq")  # the filter finds state by its parameter's name
+    assert [e.name for e in window.proxy.visible_entries()] == ["state.0.exp_avg_sq"]

@@ -36,7 +36,8 @@ def print_table(ckpt) -> None:
     print(header)
     rows = [("group", "name", "shape", "dtype", "numel", "size", "kind", "grad")]
     for e in ckpt.entries:
-        rows.append((e.group, e.name, "x".join(map(str, e.shape)) or "scalar", e.dtype, format_count_short(e.numel),
+        name = f"{e.name} ({e.state_label})" if e.state_label else e.name  # state.0.exp_avg (exp_avg of ...)
+        rows.append((e.group, name, "x".join(map(str, e.shape)) or "scalar", e.dtype, format_count_short(e.numel),
                      format_bytes(e.nbytes), e.kind_label, "yes" if e.requires_grad else "no"))  # fmt: skip
     if not any(r[0] for r in rows[1:]):
         rows = [r[1:] for r in rows]

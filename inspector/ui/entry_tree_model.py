@@ -60,8 +60,8 @@ def sort_key(node: EntryNode, column: int) -> Any:
 
 def display_text(node: EntryNode, column: int) -> str:
     entry = node.entry
-    if column == NAME:
-        return node.name
+    if column == NAME:  # optimizer state says whose it is; its raw index is the parent row ("state" > "0")
+        return entry.state_label if entry is not None and entry.state_label else node.name
     if column == NUMEL:
         return format_count(node.numel)
     if column == BYTES:

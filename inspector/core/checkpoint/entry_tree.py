@@ -58,7 +58,7 @@ class EntryNode:
     @property
     def search_text(self) -> str:
         """Lower-case text the filter looks in: the tree path, plus the stored name for entries."""
-        extra = f" {self.entry.name}" if self.entry is not None else ""
+        extra = f" {self.entry.name} {self.entry.state_label}" if self.entry is not None else ""
         return f"{self.path}{extra}".lower()
 
 
