@@ -87,7 +87,10 @@ def tooltip_text(node: EntryNode) -> str:
             f"{node.path}\n{what}{node.count} tensors, {format_count(node.numel)} elements, "
             f"{format_bytes(node.nbytes)}"
         )
-    return f"{entry.key}\n{format_shape(entry.shape)} {entry.dtype}, {format_count(entry.nbytes)} bytes"
+    text = f"{entry.key}\n{format_shape(entry.shape)} {entry.dtype}, {format_count(entry.nbytes)} bytes"
+    if entry.kind_estimated:
+        text += f"\n{entry.kind}: estimated from its name (no module and no known architecture)"
+    return text + (f"\n{entry.state_label}" if entry.state_label else "")
 
 
 # -- Qt models ---------------------------------------------------------------------------------------------
