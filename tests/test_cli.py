@@ -34,7 +34,8 @@ def test_list_json_values(tmp_path, capsys):
     doc = json.loads(out)
     first = doc["entries"][0]
     assert first == {**first, "name": "conv.weight", "group": "model_state_dict", "shape": [2, 1, 3, 3],
-                     "dtype": "float32", "numel": 18, "kind": "tensor", "requires_grad": False}  # fmt: skip
+                     "dtype": "float32", "numel": 18, "kind": "parameter", "kind_estimated": True,
+                     "requires_grad": True}  # fmt: skip
     assert doc["format"] == "training_checkpoint"
     assert doc["metadata"]["epoch"] == 7
 

@@ -105,3 +105,23 @@ def test_select_and_tab_show_a_tensor_in_the_weights_tab(
     )  # drawn before the shot
     assert not QImage(str(png)).isNull()
     window.deleteLater()
+
+
+def test_select_of_a_missing_tensor_speaks_to_the_gui_user_and_fails_the_screenshot(
+    qtbot, tmp_path, tiny_checkpoint, ui_settings, monkeypatch, capsys
+):
+    windows = []
+    real_window = app_module.MainWindow
+    monkeypatch.setattr(
+        app_module, "MainWindow", lambda settings: windows.append(real_window(settings)) or windows[-1]
+    )
+    png = tmp_path / "missing.png"
+    argv = [str(tiny_checkpoint), "--select", "conv9.weight", "--screenshot", str(png)]
+    assert app_module.main(argv, settings=ui_settings) == 1
+    window = windows[0]
+    message = window.last_error
+    assert "conv9.weight" in message and "filter box" in message
+    assert "inspector list" not in message and "run " not in message  # no CLI command for a GUI user
+    assert capsys.readouterr().err.strip() == f"error: {message}"
+    assert not QImage(str(png)).isNull()
+    window.deleteLater()

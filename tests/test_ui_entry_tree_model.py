@@ -3,6 +3,7 @@
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
 
+from inspector.core.checkpoint.entry_tree import build_entry_tree
 from inspector.core.checkpoint.model import Checkpoint, TensorEntry
 from inspector.ui.entry_tree_model import (
     BYTES,
@@ -13,10 +14,6 @@ from inspector.ui.entry_tree_model import (
     TRAINABLE,
     EntryFilterProxyModel,
     EntryTreeModel,
-    build_entry_tree,
-    format_bytes,
-    format_shape,
-    natural_key,
 )
 
 pytest_plugins = ["ui_fixtures"]
@@ -156,11 +153,3 @@ def test_sorting_compares_numbers_and_names_naturally(grouped):
     ]  # (8,) < (8, 1, 3, 3)
     proxy.sort(-1)  # no sort column: the file's order
     assert modules() == ["conv1", "layer10", "layer2", "bn"]
-
-
-def test_formatting_helpers():
-    assert format_bytes(512) == "512 B"
-    assert format_bytes(4915200) == "4.7 MiB"
-    assert format_shape((64, 3, 3, 3)) == "64×3×3×3"
-    assert format_shape(()) == "scalar"
-    assert sorted(["layer10", "layer2", "Layer1"], key=natural_key) == ["Layer1", "layer2", "layer10"]

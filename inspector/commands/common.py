@@ -1,4 +1,4 @@
-"""Helpers the CLI verbs share: the FILE argument, loading with a one-line error, human-readable numbers."""
+"""Helpers the CLI verbs share: the FILE argument and loading with a one-line error (numbers: core.formatting)."""
 
 from __future__ import annotations
 
@@ -26,17 +26,3 @@ def load_or_fail(path: str, trust: bool = False, quiet: bool = True, resolve: bo
             print(f"{progress.message}...", file=sys.stderr)
 
     return run_job(iter_load_checkpoint(path, trust=trust, resolve=resolve), show)
-
-
-def human_count(n: int) -> str:
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= size:
-            return f"{n / size:.3g}{unit}"
-    return str(n)
-
-
-def human_bytes(n: int) -> str:
-    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
-        if n >= size:
-            return f"{n / size:.3g} {unit}"
-    return f"{n} B"

@@ -61,7 +61,7 @@ def print_table(result, changed_only: bool = False) -> None:
         if r.shape_mismatch:
             shape, status = f"{shape} vs {'x'.join(map(str, r.shape_b)) or 'scalar'}", "SHAPE"
         pct = "-" if r.changed_pct is None else f"{r.changed_pct:.3g}%"
-        table.append((r.name, shape, status, _num(r.max_abs), _num(r.rel_l2), pct))
+        table.append((r.display_name, shape, status, _num(r.max_abs), _num(r.rel_l2), pct))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     print(f"A: {result.path_a}\nB: {result.path_b}")
     for row in table:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import sys
 
-from inspector.commands.common import add_file_argument, human_bytes, human_count, load_or_fail
+from inspector.commands.common import add_file_argument, load_or_fail
+from inspector.core.checkpoint.model import totals_line
+from inspector.core.formatting import format_bytes, format_count_short
 
 
 def add_parser(sub) -> None:
@@ -34,17 +36,15 @@ def print_table(ckpt) -> None:
     print(header)
     rows = [("group", "name", "shape", "dtype", "numel", "size", "kind", "grad")]
     for e in ckpt.entries:
-        rows.append((e.group, e.name, "x".join(map(str, e.shape)) or "scalar", e.dtype, human_count(e.numel),
-                     human_bytes(e.nbytes), e.kind, "yes" if e.requires_grad else "no"))  # fmt: skip
+        name = f"{e.name} ({e.state_label})" if e.state_label else e.name  # state.0.exp_avg (exp_avg of ...)
+        rows.append((e.group, name, "x".join(map(str, e.shape)) or "scalar", e.dtype, format_count_short(e.numel),
+                     format_bytes(e.nbytes), e.kind_label, "yes" if e.requires_grad else "no"))  # fmt: skip
     if not any(r[0] for r in rows[1:]):
         rows = [r[1:] for r in rows]
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-    print(
-        f"{t.entries} tensors, {human_count(t.parameters)} parameters ({human_count(t.trainable)} trainable), "
-        f"{t.buffers} buffers, {human_bytes(t.bytes)}"
-    )
+    print(totals_line(t))
     for key, value in ckpt.metadata.items():
         text = json.dumps(value, default=str)
         print(f"{key}: {text if len(text) <= 200 else text[:197] + '...'}")

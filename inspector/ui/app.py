@@ -51,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 class ScreenshotTaker(QObject):
     """Waits until ``window`` has opened its file (or failed) and is idle, saves it to ``path``, exits.
 
-    The exit code is 0 when the file is shown, 1 when opening it failed (the picture shows the error),
-    2 when nothing settled before the timeout.
+    The exit code is 0 when the file is shown, 1 when opening it failed or ``--select`` named no tensor of
+    it (the picture shows the error; :meth:`fail` records it), 2 when nothing settled before the timeout.
     """
 
     def __init__(self, app: QApplication, window: MainWindow, path: str, expect_file: bool):
@@ -74,6 +74,11 @@ class ScreenshotTaker(QObject):
         self._code = 1
         self._waiting_for_file = False
 
+    def fail(self, message: str) -> None:
+        """What was asked for cannot be shown: say it on stderr, and exit 1 after the picture."""
+        print(f"error: {message}", file=sys.stderr)
+        self._code = 1
+
     def _on_poll_timeout(self) -> None:
         if not self._waiting_for_file and not self._window.is_busy():
             self._save_and_exit(self._code)
@@ -93,14 +98,28 @@ class ScreenshotTaker(QObject):
 
 
 def _show_requested(window: MainWindow, name: str | None, tab: str | None, checkpoint) -> None:
-    """Apply ``--select`` and ``--tab`` once the file is shown (a single-shot connection)."""
+    """Apply ``--select`` and ``--tab`` once the file is shown (a single-shot connection).
+
+    A name that is not in the file is said in the window's words (the filter box), not the CLI's.
+    """
     if name:
         try:
             window.select_entry(checkpoint.entry(name).key)
-        except InspectorError as exc:
-            window.show_error(exc.message)
+        except InspectorError:
+            message = missing_tensor_message(checkpoint.path, name)
+            window.show_error(message)
+            taker = getattr(window, "screenshot_taker", None)
+            if taker is not None:
+                taker.fail(message)
     if tab:
         window.tabs.setCurrentIndex(TAB_NAMES.index(tab))
+
+
+def missing_tensor_message(path: str, name: str) -> str:
+    return (
+        f"{os.path.basename(path)}: no tensor named '{name}'; "
+        "type part of the name in the filter box (Ctrl+F) to find it in the tree"
+    )
 
 
 def main(argv: list[str] | None = None, settings: QSettings | None = None) -> int:

@@ -94,7 +94,7 @@ def _cell(row: DiffRow, column: int) -> tuple[str, Any]:
     """(text, sort key) of one cell; missing numbers sort below every number."""
     d, name = row.diff, COLUMNS[column]
     if name == "Tensor":
-        return row.name, row.name
+        return (d.display_name if d is not None else row.name), row.name
     if name == "Status":
         return row.status, STATUS_ORDER[row.status]
     if d is None:

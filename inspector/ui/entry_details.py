@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.ui.entry_tree_model import EntryNode, format_bytes, format_count, format_shape
+from inspector.core.checkpoint.entry_tree import EntryNode
+from inspector.core.formatting import format_bytes, format_count, format_shape
 from inspector.ui.worker import WorkerSlot
 
 if TYPE_CHECKING:
@@ -177,7 +178,8 @@ class EntryDetails(QWidget):
     def show_entry(self, entry: TensorEntry, module_class: str = "") -> None:
         self._stats_jobs.cancel()
         self._entry = entry
-        self.title.setText(entry.canonical_name or entry.name)
+        name = entry.canonical_name or entry.name
+        self.title.setText(f"{entry.state_label}   ({entry.name})" if entry.state_label else name)
         module = entry.module + (f" ({module_class})" if module_class else "")
         trainable = ("yes" if entry.requires_grad else "no") if entry.kind == "parameter" else "—"
         texts = {
@@ -188,7 +190,9 @@ class EntryDetails(QWidget):
             "Dtype": entry.dtype + (" (quantized)" if entry.quantized else ""),
             "Elements": format_count(entry.numel),
             "Size": f"{format_bytes(entry.nbytes)} ({format_count(entry.nbytes)} bytes)",
-            "Kind": entry.kind,
+            "Kind": entry.kind
+            + (" (estimated from its name)" if entry.kind_estimated else "")
+            + (f", optimizer state of {entry.state_of}" if entry.state_of else ""),
             "Trainable": trainable,
             "Device": entry.device,
         }

@@ -1,7 +1,7 @@
 """The tree of a checkpoint's tensors: group > module path > entry, as a Qt item model.
 
-:func:`build_entry_tree` turns a :class:`~inspector.core.checkpoint.model.Checkpoint` into plain :class:`EntryNode`
-objects (no Qt, testable alone); :class:`EntryTreeModel` exposes them to a ``QTreeView`` without copying, and
+The tree itself is built in core (:func:`inspector.core.checkpoint.entry_tree.build_entry_tree`, no Qt);
+:class:`EntryTreeModel` exposes them to a ``QTreeView`` without copying, and
 :class:`EntryFilterProxyModel` adds the filter box and sorting. Modules and groups show the totals of what
 they hold, so sorting by size at any level finds the heavy parts of a model.
 """
@@ -9,8 +9,6 @@ they hold, so sorting by size at any level finds the heavy parts of a model.
 from __future__ import annotations
 
 import fnmatch
-import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
@@ -23,8 +21,13 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QFont
 
+from inspector.core.checkpoint.entry_tree import EntryNode, build_entry_tree, iter_nodes, natural_key
+from inspector.core.formatting import format_bytes, format_count, format_shape
+
 if TYPE_CHECKING:
     from inspector.core.checkpoint.model import Checkpoint, TensorEntry
+
+__all__ = ["EntryNode", "build_entry_tree", "format_bytes", "format_count", "format_shape", "natural_key"]
 
 NAME, SHAPE, DTYPE, NUMEL, BYTES, KIND, TRAINABLE = range(7)
 HEADERS = ("Name", "Shape", "Dtype", "Elements", "Size", "Kind", "Trainable")
@@ -33,114 +36,6 @@ ENTRY_ROLE = Qt.ItemDataRole.UserRole + 2  # its TensorEntry, None for groups an
 
 _NUMERIC = (NUMEL, BYTES)
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-
-
-# -- formatting shared by the panels ---------------------------------------------------------------------
-def format_count(n: int) -> str:
-    """``1234567`` -> ``1,234,567``: element counts are read exactly, so no rounding."""
-    return f"{n:,}"
-
-
-def format_bytes(n: int) -> str:
-    """``4915200`` -> ``4.7 MiB`` (binary units, as memory is sized)."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
-def format_shape(shape: tuple[int, ...]) -> str:
-    """``(64, 3, 3, 3)`` -> ``64×3×3×3``; a 0-d tensor is ``scalar``."""
-    return "×".join(str(d) for d in shape) if shape else "scalar"
-
-
-def natural_key(text: str) -> tuple:
-    """Sort key that orders ``layer2`` before ``layer10`` (digits compare as numbers)."""
-    parts = re.split(r"(\d+)", text.lower())
-    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts))
-
-
-# -- the Qt-free tree ------------------------------------------------------------------------------------
-@dataclass(eq=False)
-class EntryNode:
-    """A row of the tree: a group, a module (one component of a dotted path) or a tensor entry.
-
-    ``path`` is what the filter matches (``group/conv1.weight``); ``numel``/``nbytes``/``count`` add up the
-    entries below a group or module. ``class_name`` is the module's class when the file says it.
-    """
-
-    name: str
-    node_kind: str  # "root" | "group" | "module" | "entry"
-    path: str = ""
-    entry: TensorEntry | None = None
-    class_name: str = ""
-    parent: EntryNode | None = field(default=None, repr=False)
-    children: list[EntryNode] = field(default_factory=list, repr=False)
-    row: int = 0
-    numel: int = 0
-    nbytes: int = 0
-    count: int = 0
-    _modules: dict[str, EntryNode] = field(default_factory=dict, repr=False)
-
-    def add(self, child: EntryNode) -> EntryNode:
-        child.parent, child.row = self, len(self.children)
-        self.children.append(child)
-        if child.node_kind != "entry":
-            self._modules[child.name] = child
-        return child
-
-    def module_child(self, name: str, kind: str, path: str) -> EntryNode:
-        """The group/module child called ``name``, created on first use."""
-        node = self._modules.get(name)
-        return node if node is not None else self.add(EntryNode(name, kind, path))
-
-    @property
-    def search_text(self) -> str:
-        """Lower-case text the filter looks in: the tree path, plus the stored name for entries."""
-        extra = f" {self.entry.name}" if self.entry is not None else ""
-        return f"{self.path}{extra}".lower()
-
-
-def entry_path_parts(entry: TensorEntry) -> tuple[list[str], str]:
-    """Module path components and leaf name of ``entry`` (falls back to splitting its name)."""
-    if entry.attr:
-        return (entry.module.split(".") if entry.module else []), entry.attr
-    module, _, leaf = entry.name.rpartition(".")
-    return (module.split(".") if module else []), leaf
-
-
-def build_entry_tree(checkpoint: Checkpoint) -> EntryNode:
-    """Group (when non-empty) > module path components > entry leaves, in the file's order."""
-    root = EntryNode("", "root")
-    for entry in checkpoint.entries:
-        node, chain = root, [root]
-        prefix = f"{entry.group}/" if entry.group else ""
-        if entry.group:
-            node = node.module_child(entry.group, "group", entry.group)
-            node.class_name = node.class_name or checkpoint.class_of(entry.group, "")
-            chain.append(node)
-        parts, leaf = entry_path_parts(entry)
-        for depth in range(len(parts)):
-            module_path = ".".join(parts[: depth + 1])
-            node = node.module_child(parts[depth], "module", prefix + module_path)
-            node.class_name = node.class_name or checkpoint.class_of(entry.group, module_path)
-            chain.append(node)
-        path = prefix + ".".join([*parts, leaf])
-        node.add(EntryNode(leaf, "entry", path, entry=entry, numel=entry.numel, nbytes=entry.nbytes, count=1))
-        for ancestor in chain:
-            ancestor.numel += entry.numel
-            ancestor.nbytes += entry.nbytes
-            ancestor.count += 1
-    return root
-
-
-def iter_nodes(node: EntryNode):
-    """Every node below ``node`` (depth first, in order)."""
-    for child in node.children:
-        yield child
-        yield from iter_nodes(child)
 
 
 def sort_key(node: EntryNode, column: int) -> Any:
@@ -165,8 +60,8 @@ def sort_key(node: EntryNode, column: int) -> Any:
 
 def display_text(node: EntryNode, column: int) -> str:
     entry = node.entry
-    if column == NAME:
-        return node.name
+    if column == NAME:  # optimizer state says whose it is; its raw index is the parent row ("state" > "0")
+        return entry.state_label if entry is not None and entry.state_label else node.name
     if column == NUMEL:
         return format_count(node.numel)
     if column == BYTES:
@@ -178,7 +73,7 @@ def display_text(node: EntryNode, column: int) -> str:
     if column == DTYPE:
         return entry.dtype
     if column == KIND:
-        return entry.kind
+        return entry.kind_label
     if column == TRAINABLE and entry.kind == "parameter":
         return "yes" if entry.requires_grad else "no"
     return ""
@@ -192,7 +87,10 @@ def tooltip_text(node: EntryNode) -> str:
             f"{node.path}\n{what}{node.count} tensors, {format_count(node.numel)} elements, "
             f"{format_bytes(node.nbytes)}"
         )
-    return f"{entry.key}\n{format_shape(entry.shape)} {entry.dtype}, {format_count(entry.nbytes)} bytes"
+    text = f"{entry.key}\n{format_shape(entry.shape)} {entry.dtype}, {format_count(entry.nbytes)} bytes"
+    if entry.kind_estimated:
+        text += f"\n{entry.kind}: estimated from its name (no module and no known architecture)"
+    return text + (f"\n{entry.state_label}" if entry.state_label else "")
 
 
 # -- Qt models ---------------------------------------------------------------------------------------------

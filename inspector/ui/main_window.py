@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.core.checkpoint.model import totals_line
 from inspector.core.errors import TrustRequiredError, UnsafeCheckpointError
 from inspector.ui.diff_view import DiffWindow
 from inspector.ui.entry_details import EntryDetails
@@ -101,6 +102,7 @@ class MainWindow(QMainWindow):
         self._load_started = 0.0
         self._failed_load: tuple[str, list[str], list[str]] | None = None  # path, globals, dangerous
         self._error_box: QMessageBox | None = None
+        self._details_node = None  # the tree row (EntryNode) the Details tab shows
         self.diff_windows: list[DiffWindow] = []
         self.session = Session(self)
 
@@ -339,8 +341,7 @@ class MainWindow(QMainWindow):
         self._update_trust_state()
         totals = checkpoint.totals
         self.message_label.setText(
-            f"Opened {os.path.basename(checkpoint.path)}: {format_count(totals.entries)} tensors, "
-            f"{format_bytes(totals.bytes)} in {seconds:.1f} s"
+            f"Opened {os.path.basename(checkpoint.path)}: {totals_line(totals)} in {seconds:.1f} s"
         )
         self.checkpoint_loaded.emit(checkpoint)
 
@@ -511,12 +512,12 @@ class MainWindow(QMainWindow):
         if self.checkpoint is None:
             self.counts_label.setText("")
             return
-        total = len(self.checkpoint.entries)
-        shown = len(self.proxy.visible_entries()) if self.proxy.filter_text() else total
-        root = self.model.root
-        prefix = f"{shown} of {total} tensors shown" if shown != total else f"{total} tensors"
+        entries = self.checkpoint.entries
+        visible = self.proxy.visible_entries() if self.proxy.filter_text() else entries
+        prefix = f"{len(visible)} of {len(entries)} tensors shown" if len(visible) != len(entries) else ""
+        numel, nbytes = sum(e.numel for e in visible), sum(e.nbytes for e in visible)  # follow the filter
         self.counts_label.setText(
-            f"{prefix} · {format_count(root.numel)} elements · {format_bytes(root.nbytes)}"
+            f"{prefix or f'{len(entries)} tensors'} · {format_count(numel)} elements · {format_bytes(nbytes)}"
         )
 
     def _on_filter_text_changed(self, text: str) -> None:
@@ -526,6 +527,18 @@ class MainWindow(QMainWindow):
         else:
             self._expand()
         self._update_counts()
+        self._follow_filter()
+
+    def _follow_filter(self) -> None:
+        """Details never show what the filter hides: move to the first shown tensor, or show nothing."""
+        current = self.tree.currentIndex()
+        if current.isValid() and current.data(NODE_ROLE) is self._details_node:
+            return
+        first = self._first_entry_index()
+        self.tree.setCurrentIndex(first)  # invalid when nothing matches
+        current = self.tree.currentIndex()
+        if (current.data(NODE_ROLE) if current.isValid() else None) is not self._details_node:
+            self._on_current_row_changed(current, QModelIndex())
 
     def _on_find_triggered(self) -> None:
         self.filter_edit.setFocus()
@@ -533,6 +546,7 @@ class MainWindow(QMainWindow):
 
     def _on_current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         node = current.data(NODE_ROLE) if current.isValid() else None
+        self._details_node = node  # what Details shows: kept in step with the filter (_follow_filter)
         self.details.show_node(node)
         self.session.select(node.entry if node is not None else None)
         self.entry_selected.emit(node.entry if node is not None else None)

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QHeaderView, QTreeView, QVBoxLayout, QWidget
 
-from inspector.ui.entry_tree_model import format_bytes, format_count, format_shape
+from inspector.core.checkpoint.model import ESTIMATE_NOTE
+from inspector.core.formatting import format_bytes, format_count, format_shape
 
 if TYPE_CHECKING:
     from inspector.core.checkpoint.model import Checkpoint
@@ -127,6 +128,7 @@ class MetadataPanel(QWidget):
                 "trainable elements": format_count(totals.trainable),
                 "buffers": format_count(totals.buffers),
                 "other tensors": format_count(totals.tensors),
+                **({"kinds": ESTIMATE_NOTE.removeprefix("* ")} if totals.parameters_estimated else {}),
                 "size": f"{format_bytes(totals.bytes)} ({format_count(totals.bytes)} bytes)",
             },
         )

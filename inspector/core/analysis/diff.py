@@ -44,6 +44,14 @@ class TensorDiff:
     changed_elements: int | None = 0
     numel: int = 0
     nonfinite_mismatch: int = 0  # elements that differ where a or b is NaN/inf (not in max_abs)
+    label: str = (
+        ""  # optimizer state mapped to its parameter: "exp_avg of conv1.weight" (name keeps the index)
+    )
+
+    @property
+    def display_name(self) -> str:
+        """``optimizer_state_dict/state.0.exp_avg (exp_avg of conv1.weight)``; the plain name otherwise."""
+        return f"{self.name} ({self.label})" if self.label else self.name
 
     @property
     def shape_mismatch(self) -> bool:
@@ -58,6 +66,7 @@ class TensorDiff:
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "label": self.label or None,
             "changed": self.changed,
             "max_abs": _clean(self.max_abs),
             "rel_l2": _clean(self.rel_l2),
@@ -168,7 +177,15 @@ def iter_diff(ckpt_a: Checkpoint, ckpt_b: Checkpoint) -> Job[DiffResult]:
         ea, eb = a_named[name], b_named[name]
         yield Progress(i, len(shared), f"comparing {name}")
         row = TensorDiff(
-            name, ea.key, eb.key, tuple(ea.shape), tuple(eb.shape), ea.dtype, eb.dtype, changed=True
+            name,
+            ea.key,
+            eb.key,
+            tuple(ea.shape),
+            tuple(eb.shape),
+            ea.dtype,
+            eb.dtype,
+            changed=True,
+            label=ea.state_label or eb.state_label,
         )
         if row.shape_mismatch:
             row.max_abs = row.rel_l2 = row.l2_diff = row.l2_a = row.changed_elements = None

@@ -28,7 +28,9 @@ import warnings
 from typing import Any
 
 from inspector.core.checkpoint.byte_source import ByteSource
+from inspector.core.checkpoint.kinds import estimate_model_kinds
 from inspector.core.checkpoint.model import Checkpoint
+from inspector.core.checkpoint.optimizer_state import map_optimizer_state
 from inspector.core.checkpoint.read_context import ReadContext, corrupt_error, reason_of
 from inspector.core.checkpoint.safe_unpickle import GlobalsRecord
 from inspector.core.checkpoint.sniff import Sniffed, sniff_source
@@ -81,6 +83,8 @@ def iter_load_checkpoint(path, trust: bool = False, resolve: bool = True) -> Job
         from inspector.core.models.architectures import resolve_architecture
 
         resolve_architecture(ckpt)
+    estimate_model_kinds(ckpt)  # what neither a module nor a known architecture typed: by name
+    map_optimizer_state(ckpt)  # state.0.exp_avg -> "exp_avg of conv1.weight"
     yield Progress(STAGES, STAGES, "done")
     return ckpt
 

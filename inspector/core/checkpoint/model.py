@@ -46,6 +46,18 @@ class TensorEntry:
     attr: str = ""
     device: str = "cpu"
     quantized: bool = False
+    kind_estimated: bool = False  # parameter/buffer guessed from the name: no module, no known architecture
+    state_of: str = ""  # optimizer state: the canonical name of the parameter it belongs to ("conv1.weight")
+
+    @property
+    def kind_label(self) -> str:
+        """The kind as rows show it: ``parameter*`` when it is an estimate (the total line says so)."""
+        return f"{self.kind}*" if self.kind_estimated else self.kind
+
+    @property
+    def state_label(self) -> str:
+        """``exp_avg of conv1.weight`` for optimizer state mapped to its parameter, else ``""``."""
+        return f"{self.attr or self.name.rpartition('.')[2]} of {self.state_of}" if self.state_of else ""
 
     @property
     def key(self) -> str:
@@ -71,6 +83,9 @@ class TensorEntry:
             "attr": self.attr,
             "device": self.device,
             "quantized": self.quantized,
+            "kind_estimated": self.kind_estimated,
+            "state_of": self.state_of or None,
+            "label": self.state_label or None,
         }
 
 
@@ -84,17 +99,27 @@ class Totals:
     buffers: int
     tensors: int
     bytes: int
-    parameters_estimated: bool = False  # no module known: counted from the model's float tensors by name
+    parameters_estimated: bool = (
+        False  # some rows' kinds are guessed from their names (TensorEntry.kind_estimated)
+    )
 
     def to_json(self) -> dict[str, int]:
         return dict(self.__dict__)
 
 
-BUFFER_NAMES = ("running_mean", "running_var", "num_batches_tracked", "position_ids", "anchors")
+ESTIMATE_NOTE = "* kind estimated from the name (no module and no known architecture)"
 
 
-def _looks_like_parameter(entry: TensorEntry) -> bool:
-    return entry.dtype.startswith(("float", "bfloat", "complex")) and entry.attr not in BUFFER_NAMES
+def totals_line(t: Totals) -> str:
+    """The one-line total the CLI prints and the status bar shows: the sums of the rows."""
+    from inspector.core.formatting import format_bytes, format_count_short
+
+    star = "*" if t.parameters_estimated else ""
+    line = (
+        f"{t.entries} tensors, {format_count_short(t.parameters)} parameters{star} "
+        f"({format_count_short(t.trainable)} trainable), {t.buffers} buffers{star}, {format_bytes(t.bytes)}"
+    )
+    return f"{line}; {ESTIMATE_NOTE}" if t.parameters_estimated else line
 
 
 @dataclass
@@ -171,18 +196,16 @@ class Checkpoint:
 
     @property
     def totals(self) -> Totals:
+        """Sums of the rows: what the CLI's total line, the JSON, the status bar and the Metadata tab say."""
         params = [e for e in self.entries if e.kind == "parameter"]
-        estimated = not params and self.model_group is not None
-        if estimated:  # a bare state dict: what people call "parameters" is its float weights minus BN stats
-            params = [e for e in self.model_entries() if _looks_like_parameter(e)]
         return Totals(
             entries=len(self.entries),
             parameters=sum(e.numel for e in params),
-            trainable=sum(e.numel for e in params if e.requires_grad or estimated),
+            trainable=sum(e.numel for e in params if e.requires_grad),
             buffers=sum(1 for e in self.entries if e.kind == "buffer"),
-            tensors=sum(1 for e in self.entries if e.kind == "tensor"),
+            tensors=sum(1 for e in self.entries if e.kind not in ("parameter", "buffer")),
             bytes=sum(e.nbytes for e in self.entries),
-            parameters_estimated=estimated,
+            parameters_estimated=any(e.kind_estimated for e in self.entries),
         )
 
     def to_json(self) -> dict[str, Any]:
