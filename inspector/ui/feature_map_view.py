@@ -96,6 +96,7 @@ class FeatureMapView(QWidget):
         self.preprocess = None  # edited preprocessing, or None for the model's own
         self._jobs = WorkerSlot("features")
         self._pending = False
+        self._pending_pick: tuple[str, int] | None = None  # a filter picked in the weights view before a run
         self._build()
         session.checkpoint_changed.connect(self._on_checkpoint_changed)
         session.model_class_changed.connect(lambda _spec: self._on_checkpoint_changed(session.checkpoint))
@@ -408,7 +409,7 @@ class FeatureMapView(QWidget):
     def _on_checkpoint_changed(self, _checkpoint) -> None:
         self._jobs.cancel()
         self.model = self.result = self.before = None
-        self.selected = []
+        self.selected, self._pending_pick = [], None
         self.preprocess = None
         self.layer_list.clear()
         self.prediction_plot.clear_prediction()
@@ -512,6 +513,9 @@ class FeatureMapView(QWidget):
         self._show_layers(result)
         self._show_prediction(sample)
         self._draw_layer(keep_view=not first_model)
+        pick, self._pending_pick = self._pending_pick, None
+        if pick is not None and self.select_layer(pick[0]):
+            self.toggle_channel(pick[1])
         self.result_shown.emit(result)
 
     def _fail(self, message: str) -> None:
@@ -616,8 +620,8 @@ class FeatureMapView(QWidget):
 
     def _on_selection_changed(self, entry) -> None:
         """A tensor picked in the tree: show its module's layer (``conv1.weight`` -> ``conv1``)."""
-        if entry is not None and entry.module:
-            self.select_layer(entry.module)
+        if entry is not None and entry.module and not self.select_layer(entry.module) and self.result is None:
+            self.layer_name = entry.module  # nothing ran yet: the first result opens on it
 
     def _draw_layer(self, keep_view: bool = True) -> None:
         if self.result is None or not self.layer_name:
@@ -729,6 +733,8 @@ class FeatureMapView(QWidget):
         """A filter clicked in the weights view: that layer's output channel, ready to zero."""
         if self.select_layer(layer):
             self.toggle_channel(channel)
+        elif self.result is None:  # the tab has not run yet: pick it when the first result is shown
+            self.layer_name, self._pending_pick = layer, (layer, channel)
 
     # -- export and lifetime -------------------------------------------------------------------------------
     def export_png(self, path: str) -> str:
