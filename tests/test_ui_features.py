@@ -202,3 +202,58 @@ def test_window_filter_pick_waits_for_the_features_tab_and_tree_selection_picks_
     assert view.layer_name == "conv2" and view.selected == [7] and view.ablate_button.isEnabled()
     assert window.select_entry("model_state_dict/fc1.weight") and view.layer_name == "fc1"
     assert window.tabs.tabText(window.tabs.currentIndex()) == "Features"
+
+
+TINY_MODEL = """
+import torch
+from torch import nn
+
+class TinyConvNet(nn.Module):
+    def __init__(self, width=2):
+        super().__init__()
+        self.conv = nn.Conv2d(1, width, 3, padding=1)
+        self.head = nn.Linear(width * 28 * 28, 10)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.conv(x)).flatten(1))
+"""
+
+
+def test_unknown_architecture_says_what_to_do_then_a_chosen_class_runs(qtbot, tmp_path, monkeypatch):
+    """A bare state dict no architecture matches: the view says so; "Choose model class…" asks before it runs
+    the file, and the model label then names the class as the source."""
+    from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
+
+    source = tmp_path / "tiny_model.py"
+    source.write_text(TINY_MODEL)
+    namespace: dict = {}
+    exec(TINY_MODEL, namespace)
+    torch.manual_seed(0)
+    path = tmp_path / "tiny.pth"
+    torch.save(namespace["TinyConvNet"]().state_dict(), path)  # width 2, the default
+    session = Session()
+    view = FeatureMapView(session)
+    qtbot.addWidget(view)
+    session.set_checkpoint(load_checkpoint(path))
+    with qtbot.waitSignal(view.failed, timeout=TIMEOUT) as failed:
+        view.show()
+    assert "model class" in failed.args[0].lower() and len(failed.args[0].splitlines()) == 1
+    assert view.message.text() == failed.args[0] and view.picture_stack.currentWidget() is view.message
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(source), "")))
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("TinyConvNet", True)))
+    asked = []
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(
+        lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No))  # fmt: skip
+    view.class_button.click()
+    assert asked and "runs its code" in asked[0] and session.model_class == ""  # No: nothing imported
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes))
+    result = run_and_wait(qtbot, view, view.class_button.click)
+    assert session.model_class == f"{source}:TinyConvNet"
+    assert view.model_label.text().startswith("Model: model class TinyConvNet")
+    assert [layer.name for layer in result.layers] == ["conv", "head"] and view.mosaic.channels == 2
+    view.shutdown()
+
+
+def test_model_label_names_the_architecture(view):
+    assert view.model_label.text().startswith("Model: known architecture mnist_cnn")
