@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import QPoint, Qt
+from ui_fixtures import load_and_wait
 
 from inspector.core.checkpoint.loader import load_checkpoint
 from inspector.ui.feature_map_view import FeatureMapView
@@ -87,7 +88,7 @@ def test_picking_another_layer(view):
     rows = {view.layer_list.item(i).data(Qt.ItemDataRole.UserRole): i for i in range(view.layer_list.count())}
     view.layer_list.setCurrentRow(rows["conv2"])
     assert view.layer_name == "conv2" and view.mosaic.channels == 32
-    assert view.layer_title.text().startswith("conv2 (Conv2d) output 32x14x14")
+    assert view.layer_title.text() == "conv2 · Conv2d · 32x14x14"
     view.layer_list.setCurrentRow(rows["fc1"])
     assert view.mosaic is None and view.picture_stack.currentWidget() is view.bar_plot
     heights = view.bars.opts["height"]
@@ -189,8 +190,6 @@ def test_mnist_browse_by_index_label_and_random(qtbot, view, mnist_root):
 
 def test_window_filter_pick_waits_for_the_features_tab_and_tree_selection_picks_the_layer(qtbot, window):
     """A filter clicked in the Weights tab before the Features tab ever ran is still picked when it opens."""
-    from ui_fixtures import load_and_wait
-
     window.show()
     load_and_wait(qtbot, window, DEMO)
     qtbot.waitUntil(lambda: not window.is_busy(), timeout=TIMEOUT)
@@ -257,3 +256,13 @@ def test_unknown_architecture_says_what_to_do_then_a_chosen_class_runs(qtbot, tm
 
 def test_model_label_names_the_architecture(view):
     assert view.model_label.text().startswith("Model: known architecture mnist_cnn")
+
+
+def test_tensor_selected_before_the_tab_is_made_opens_its_layer(qtbot, window):
+    """``--select layer1.0.conv1.weight --tab features``: the tab is built after the selection, and follows it."""
+    window.show()
+    load_and_wait(qtbot, window, DEMO)
+    assert window.select_entry("model_state_dict/conv2.weight")
+    with qtbot.waitSignal(window.features_tab.result_shown, timeout=TIMEOUT):
+        window.tabs.setCurrentWidget(window._features_page)
+    assert window.features_tab.layer_name == "conv2" and window.features_tab.mosaic.channels == 32
