@@ -33,6 +33,13 @@ class TinyConvNet(nn.Module):
 """
 
 
+@pytest.fixture(autouse=True)
+def private_dirs(tmp_path, monkeypatch):
+    """``--mnist-root`` is remembered: in a temporary config folder, never the user's."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
 def run_cli(capsys, *args):
     code = main(["features", *map(str, args)])
     out, err = capsys.readouterr()
@@ -228,3 +235,43 @@ def test_hooks_are_removed_even_on_error():
     with pytest.raises(InspectorError):
         run_job(iter_features(model, torch.zeros(1, 1, 5, 5)))
     assert all(not m._forward_hooks for _, m in leaf_modules(model))
+
+
+def test_json_has_every_key_the_issue_names(mnist_root, capsys):
+    code, out, _ = run_cli(capsys, DEMO, "--mnist-root", mnist_root, "--index", 3, "--json")
+    report = json.loads(out)
+    assert code == 0
+    assert {"model_source", "device", "input_shape", "prediction", "layers", "timing_ms"} <= report.keys()
+    assert {"label", "probabilities", "top"} <= report["prediction"].keys()
+    assert all(top.keys() == {"label", "name", "probability"} for top in report["prediction"]["top"])
+    assert [t["probability"] for t in report["prediction"]["top"]] == sorted(
+        (t["probability"] for t in report["prediction"]["top"]), reverse=True
+    )
+    assert all(
+        layer.keys() >= {"name", "type", "output_shape", "min", "max", "mean"} for layer in report["layers"]
+    )
+    assert report["timing_ms"].keys() >= {"forward", "total"}
+    conv1 = report["layers"][0]
+    assert conv1["min"] <= conv1["mean"] <= conv1["max"]
+
+
+def test_remembered_root_is_the_default_and_none_at_all_is_one_line(mnist_root, capsys):
+    code, _, err = run_cli(capsys, DEMO)  # nothing remembered, empty cache folder
+    assert code == 1 and err.startswith("error:") and len(err.strip().splitlines()) == 1
+    assert "no MNIST test split" in err and "cache" in err
+    assert run_cli(capsys, DEMO, "--mnist-root", mnist_root)[0] == 0
+    code, out, _ = run_cli(capsys, DEMO, "--index", 1, "--json")  # the root used last time
+    assert code == 0 and json.loads(out)["true_label"] == 2
+
+
+def test_cli_input_that_does_not_fit_the_model_is_one_line(tmp_path, digit_png, capsys):
+    source = tmp_path / "small.py"
+    source.write_text(MODEL_FILE.replace("width * 28 * 28", "width * 14 * 14"))
+    namespace: dict = {}
+    exec(source.read_text(), namespace)
+    path = tmp_path / "small.pth"
+    torch.save(namespace["TinyConvNet"]().state_dict(), path)
+    code, _, err = run_cli(
+        capsys, path, "--model-class", f"{source}:TinyConvNet", "--trust", "--image", digit_png
+    )
+    assert code == 1 and "cannot run an input of (1, 1, 28, 28)" in err and len(err.strip().splitlines()) == 1

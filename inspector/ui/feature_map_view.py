@@ -96,11 +96,14 @@ class FeatureMapView(QWidget):
         self.preprocess = None  # edited preprocessing, or None for the model's own
         self._jobs = WorkerSlot("features")
         self._pending = False
+        self._pending_pick: tuple[str, int] | None = None  # a filter picked in the weights view before a run
         self._build()
         session.checkpoint_changed.connect(self._on_checkpoint_changed)
         session.model_class_changed.connect(lambda _spec: self._on_checkpoint_changed(session.checkpoint))
         session.selection_changed.connect(self._on_selection_changed)
         session.ablation_requested.connect(self._on_ablation_requested)
+        if session.entry is not None:  # made after a tensor was picked (the tab is built on first show)
+            self._on_selection_changed(session.entry)
 
     # -- construction --------------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -233,8 +236,7 @@ class FeatureMapView(QWidget):
         self.export_button.clicked.connect(self._on_export_clicked)
         self.layer_title = QLabel()
         self.layer_title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        tools = QHBoxLayout()
-        tools.addWidget(self.layer_title, 1)
+        tools = QHBoxLayout()  # below the picture, beside the hover read-out: the title above keeps its width
         for widget in (self.normalize_combo, self.export_button):
             tools.addWidget(widget)
         self.map_view = TensorImage()
@@ -254,12 +256,14 @@ class FeatureMapView(QWidget):
         for widget in (self.message, self.map_view, self.bar_plot):
             self.picture_stack.addWidget(widget)
         self.hover_label = QLabel(" ")
+        self.hover_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        tools.insertWidget(0, self.hover_label, 1)
         picture = QWidget()
         picture_layout = QVBoxLayout(picture)
         picture_layout.setContentsMargins(0, 0, 0, 0)
-        picture_layout.addLayout(tools)
+        picture_layout.addWidget(self.layer_title)
         picture_layout.addWidget(self.picture_stack, 1)
-        picture_layout.addWidget(self.hover_label)
+        picture_layout.addLayout(tools)
         right = QSplitter(Qt.Orientation.Horizontal)
         right.addWidget(self.layer_list)
         right.addWidget(picture)
@@ -408,7 +412,7 @@ class FeatureMapView(QWidget):
     def _on_checkpoint_changed(self, _checkpoint) -> None:
         self._jobs.cancel()
         self.model = self.result = self.before = None
-        self.selected = []
+        self.selected, self._pending_pick = [], None
         self.preprocess = None
         self.layer_list.clear()
         self.prediction_plot.clear_prediction()
@@ -512,6 +516,9 @@ class FeatureMapView(QWidget):
         self._show_layers(result)
         self._show_prediction(sample)
         self._draw_layer(keep_view=not first_model)
+        pick, self._pending_pick = self._pending_pick, None
+        if pick is not None and self.select_layer(pick[0]):
+            self.toggle_channel(pick[1])
         self.result_shown.emit(result)
 
     def _fail(self, message: str) -> None:
@@ -616,8 +623,8 @@ class FeatureMapView(QWidget):
 
     def _on_selection_changed(self, entry) -> None:
         """A tensor picked in the tree: show its module's layer (``conv1.weight`` -> ``conv1``)."""
-        if entry is not None and entry.module:
-            self.select_layer(entry.module)
+        if entry is not None and entry.module and not self.select_layer(entry.module) and self.result is None:
+            self.layer_name = entry.module  # nothing ran yet: the first result opens on it
 
     def _draw_layer(self, keep_view: bool = True) -> None:
         if self.result is None or not self.layer_name:
@@ -627,7 +634,8 @@ class FeatureMapView(QWidget):
         layer = self.result.layer(self.layer_name)
         out = layer.output
         shape = "x".join(map(str, out.shape))
-        self.layer_title.setText(f"{layer.name} ({layer.type}) output {shape}")
+        self.layer_title.setText(f"{layer.name} · {layer.type} · {shape}")
+        self.layer_title.setToolTip(f"{layer.name} ({layer.type}) output {shape}")
         if out.ndim <= 1:
             self.mosaic = None
             values = out.reshape(-1).float().numpy()
@@ -643,7 +651,7 @@ class FeatureMapView(QWidget):
                 self.bar_plot.autoRange()
             self.picture_stack.setCurrentWidget(self.bar_plot)
         else:
-            mosaic = feature_mosaic(out, self.normalize_combo.currentData())
+            mosaic = feature_mosaic(out, self.normalize_combo.currentData(), self._view_aspect())
             keep = keep_view and self.mosaic is not None and self.mosaic.values.shape == mosaic.values.shape
             self.mosaic = mosaic
             vmax = float(mosaic.scales.max()) if mosaic.channels else 1.0
@@ -654,6 +662,15 @@ class FeatureMapView(QWidget):
         self.ablate_button.setEnabled(bool(self.selected))
         self.restore_button.setEnabled(self.before is not None)
         self._show_channel()
+
+    def _view_aspect(self) -> float:
+        """Width / height of the picture area (less the colour bar), so the mosaic's tiles fill it; 4:3 before
+        the view has a size. Clamped: a very wide or tall window still gets a readable grid."""
+        plot = self.map_view.graphics
+        w, h = plot.width() - 70, plot.height()
+        if not self.map_view.isVisible() or w <= 0 or h <= 0:
+            w, h = self.picture_stack.width() - 70, self.picture_stack.height()
+        return min(max(w / h, 0.4), 4.0) if w > 50 and h > 50 else 4 / 3
 
     def _mark_selection(self) -> None:
         if self.mosaic is None:
@@ -729,6 +746,8 @@ class FeatureMapView(QWidget):
         """A filter clicked in the weights view: that layer's output channel, ready to zero."""
         if self.select_layer(layer):
             self.toggle_channel(channel)
+        elif self.result is None:  # the tab has not run yet: pick it when the first result is shown
+            self.layer_name, self._pending_pick = layer, (layer, channel)
 
     # -- export and lifetime -------------------------------------------------------------------------------
     def export_png(self, path: str) -> str:

@@ -28,6 +28,8 @@ class PredictionPlot(pg.PlotWidget):
         self.hideButtons()
         self.setLabel("bottom", "probability")
         self.setXRange(0, 1, padding=0.02)
+        # three ticks: a narrow plot beside the input must not crowd "0.20.40.60.8" together
+        self.getAxis("bottom").setTicks([[(v, f"{v:g}") for v in (0.0, 0.5, 1.0)], []])
         self.getPlotItem().invertY(True)
         self.before = pg.BarGraphItem(x0=[], y=[], height=0.38, width=[], brush=BEFORE_BRUSH)
         self.after = pg.BarGraphItem(x0=[], y=[], height=0.76, width=[], brush=PLAIN_BRUSH)

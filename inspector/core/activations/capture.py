@@ -166,11 +166,14 @@ def iter_features(module, x, device=None, ablate: dict[str, list[int]] | None = 
 
 def _capture_hook(captured: list, name: str, kind: str, copy: bool):
     """Keeps each call's output; a module called twice (a shared pool) gives ``pool`` and ``pool#2``.
-    ``copy``: the model has in-place layers (``ReLU(inplace=True)``) that would overwrite a kept output."""
+    ``copy``: the model has in-place layers (``ReLU(inplace=True)``) that would overwrite a kept output.
+    Runs once per layer per pass, so a plain tensor output takes the shortest path (no helper call)."""
+    import torch
+
     calls = [0]
 
     def keep(_module, _inputs, output):
-        out = _first_tensor(output)
+        out = output if type(output) is torch.Tensor else _first_tensor(output)
         if out is not None:
             calls[0] += 1
             out = out.detach().clone() if copy else out.detach()

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inspector.core.render.colormap import BACKGROUND_RGB, NEUTRAL_RGB, diverging_rgb
+from inspector.core.render.colormap import (
+    BACKGROUND_RGB,
+    NEUTRAL_RGB,
+    diverging_packed,
+    diverging_rgb,
+    pack_rgb,
+    unpack_rgb,
+)
 
 PAD = 1
 NORMALIZATIONS = ("shared", "channel")
@@ -20,7 +27,8 @@ NORMALIZATIONS = ("shared", "channel")
 
 @dataclass
 class FeatureMosaic:
-    """``values`` is the mosaic (NaN in the padding); ``scales`` the value each channel's colour scale ends at."""
+    """``values`` is the mosaic (NaN in the padding); ``scales`` the value each channel's colour scale ends at;
+    ``tiles`` the ``[C, H, W]`` array the mosaic was laid out from (so colours are computed per tile, at once)."""
 
     values: np.ndarray
     channels: int
@@ -30,6 +38,7 @@ class FeatureMosaic:
     tile_w: int
     normalize: str
     scales: np.ndarray  # (channels,) the |value| at the end of each channel's colour scale
+    tiles: np.ndarray | None = None
 
     def tile_origin(self, channel: int) -> tuple[int, int]:
         row, col = divmod(channel, self.cols)
@@ -51,20 +60,40 @@ class FeatureMosaic:
             return None
         return channel, ty, tx
 
-    def normalized(self) -> np.ndarray:
-        """The mosaic with each tile divided by its scale: values in [-1, 1], NaN padding kept."""
-        out = self.values.copy()
+    def _tiles(self) -> np.ndarray:
+        if self.tiles is not None:
+            return self.tiles
+        out = np.empty((self.channels, self.tile_h, self.tile_w), dtype=np.float32)
         for c in range(self.channels):
             y, x = self.tile_origin(c)
-            scale = self.scales[c] if self.scales[c] > 0 else 1.0
-            out[y : y + self.tile_h, x : x + self.tile_w] /= scale
+            out[c] = self.values[y : y + self.tile_h, x : x + self.tile_w]
         return out
 
+    def _normalized_tiles(self) -> np.ndarray:
+        safe = np.where(self.scales > 0, self.scales, 1.0).astype(np.float32)
+        return self._tiles() / safe[:, None, None]
+
+    def normalized(self) -> np.ndarray:
+        """The mosaic with each tile divided by its scale: values in [-1, 1], NaN padding kept."""
+        return _tile(self._normalized_tiles(), self.rows, self.cols, np.nan)
+
     def rgb(self) -> np.ndarray:
-        pad = np.isnan(self.values)
-        rgb = diverging_rgb(np.nan_to_num(self.normalized(), nan=0.0), 1.0)
-        rgb[pad] = BACKGROUND_RGB
-        return rgb
+        """Colours computed on the tiles (one LUT pass over every value), then laid out with dark padding."""
+        colours = diverging_packed(self._normalized_tiles(), 1.0)
+        return unpack_rgb(_tile(colours, self.rows, self.cols, pack_rgb(BACKGROUND_RGB)))
+
+
+def _tile(tiles: np.ndarray, rows: int, cols: int, fill) -> np.ndarray:
+    """``[C, H, W, ...]`` tiles as one ``[rows*(H+PAD)-PAD, cols*(W+PAD)-PAD, ...]`` mosaic, row by row,
+    ``fill`` in the padding and the empty cells: two strided copies, no loop over channels."""
+    channels, th, tw = tiles.shape[:3]
+    rest = tiles.shape[3:]
+    cells = np.empty((rows * cols, th + PAD, tw + PAD, *rest), dtype=tiles.dtype)
+    cells[...] = fill
+    cells[:channels, :th, :tw] = tiles
+    grid = cells.reshape(rows, cols, th + PAD, tw + PAD, *rest).swapaxes(1, 2)
+    out = grid.reshape(rows * (th + PAD), cols * (tw + PAD), *rest)
+    return out[: rows * (th + PAD) - PAD, : cols * (tw + PAD) - PAD]
 
 
 def _layout(channels: int, tile_h: int, tile_w: int, aspect: float) -> tuple[int, int]:
@@ -91,16 +120,18 @@ def feature_mosaic(output, normalize: str = "shared", aspect: float = 4 / 3) -> 
         a = a.reshape(a.shape[0], -1, a.shape[-1])
     channels, th, tw = a.shape
     rows, cols = _layout(channels, th, tw, aspect)
-    mosaic = np.full((rows * (th + PAD) - PAD, cols * (tw + PAD) - PAD), np.nan, dtype=np.float32)
-    finite = np.where(np.isfinite(a), np.abs(a), 0.0)
-    per_channel = finite.reshape(channels, -1).max(axis=1) if a.size else np.zeros(channels)
+    flat = a.reshape(channels, -1)
+    if a.size:
+        finite = np.isfinite(flat)
+        per_channel = (
+            np.abs(flat).max(axis=1) if finite.all() else np.where(finite, np.abs(flat), 0).max(axis=1)
+        )
+    else:
+        per_channel = np.zeros(channels, dtype=np.float32)
     shared = float(per_channel.max()) if channels else 0.0
     scales = per_channel if normalize == "channel" else np.full(channels, shared, dtype=np.float32)
-    for c in range(channels):
-        row, col = divmod(c, cols)
-        y, x = row * (th + PAD), col * (tw + PAD)
-        mosaic[y : y + th, x : x + tw] = a[c]
-    return FeatureMosaic(mosaic, channels, rows, cols, th, tw, normalize, scales.astype(np.float32))
+    mosaic = _tile(a, rows, cols, np.nan)
+    return FeatureMosaic(mosaic, channels, rows, cols, th, tw, normalize, scales.astype(np.float32), a)
 
 
 def bars_rgb(values, width: int = 640, height: int = 200) -> np.ndarray:
