@@ -32,6 +32,7 @@ def test_window_starts_empty_with_a_hint(window):
         "Summary",
         "Metadata",
         "Features",
+        "Fine-tune",
     ]
     assert not window.trust_action.isEnabled()
     assert window.open_action.shortcut().toString() == "Ctrl+O"

@@ -26,7 +26,7 @@ from inspector.ui.main_window import APP_NAME, MainWindow
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "resources" / "demo_mnist_cnn.pth"
 SCREENSHOT_POLL_MS = 50
 SCREENSHOT_TIMEOUT_MS = 120_000
-TAB_NAMES = ("details", "weights", "summary", "metadata", "features")
+TAB_NAMES = ("details", "weights", "summary", "metadata", "features", "finetune")
 
 
 def build_parser() -> argparse.ArgumentParser:

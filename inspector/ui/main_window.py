@@ -57,6 +57,7 @@ from inspector.ui.metadata_panel import MetadataPanel
 from inspector.ui.recent_files import RecentFiles
 from inspector.ui.session import Session
 from inspector.ui.summary_panel import SummaryPanel
+from inspector.ui.training_panel import TrainingPanel
 from inspector.ui.trust_dialog import TrustDialog
 from inspector.ui.weight_view import WeightView
 from inspector.ui.worker import JobWorker, WorkerSlot
@@ -97,6 +98,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.last_error = ""
         self.recent_files = RecentFiles(settings, self)
+        self._settings = settings
         self._loads = WorkerSlot("load")
         self._load_worker: JobWorker | None = None
         self._load_started = 0.0
@@ -220,6 +222,8 @@ class MainWindow(QMainWindow):
         QVBoxLayout(page).setContentsMargins(0, 0, 0, 0)
         self.tabs.addTab(page, "Features")
         self._features_page = page
+        self.training_panel = TrainingPanel(self.session, self._settings)
+        self.tabs.addTab(self.training_panel, "Fine-tune")
         self._sizes_before_features: list[int] | None = None
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.weights_tab.filter_picked.connect(self._on_filter_picked)
@@ -602,6 +606,7 @@ class MainWindow(QMainWindow):
         self.details.shutdown()
         self.summary_panel.shutdown()
         self.weights_tab.shutdown()
+        self.training_panel.shutdown()
         if self._features_view is not None:
             self._features_view.shutdown()
         for window in list(self.diff_windows):

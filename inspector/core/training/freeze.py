@@ -94,3 +94,24 @@ def set_train_mode(module, plan: FreezePlan, update_frozen_bn: bool = False) -> 
     for name, layer in module.named_modules():
         if name in frozen and isinstance(layer, torch.nn.modules.batchnorm._BatchNorm):
             layer.eval()
+
+
+def count_by_names(
+    parameters: dict[str, int], patterns: list[str], all_but_last: int | None = None
+) -> tuple[int, int]:
+    """(trainable, frozen) element counts from parameter names and sizes alone (no module, no torch): what
+    the GUI shows live while the user types patterns. Modules are the names' prefixes."""
+    modules: list[str] = []
+    for name in parameters:
+        module = name.rpartition(".")[0]
+        if module and module not in modules:
+            modules.append(module)
+    frozen_modules = {m for m in modules if _matches(m, patterns)}
+    if all_but_last is not None:
+        frozen_modules |= set(modules[: max(0, len(modules) - all_but_last)])
+    frozen = 0
+    for name, size in parameters.items():
+        module = name.rpartition(".")[0]
+        if _matches(name, patterns) or any(module == m or module.startswith(m + ".") for m in frozen_modules):
+            frozen += size
+    return sum(parameters.values()) - frozen, frozen

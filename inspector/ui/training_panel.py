@@ -1,0 +1,357 @@
+"""The Fine-tune tab: choose what to freeze, the data and the settings, train off the GUI thread with live
+curves, then check that frozen tensors did not move and save a new checkpoint.
+
+A thin view over :mod:`inspector.core.training`: the run is the core generator ``iter_finetune`` driven by the
+app's worker (progress, Cancel between two batches); the counts while typing come from
+``freeze.count_by_names``; the command line the run repeats is ``FinetuneSettings.command``. Curves are
+pyqtgraph items updated with ``setData`` at most ~10 times a second. Settings persist in ``QSettings``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pyqtgraph as pg
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import (
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from inspector.ui.worker import WorkerSlot
+
+DATA_KINDS = ("mnist", "fashion-mnist", "folder")
+PLOT_INTERVAL_MS = 100
+
+
+class TrainingPanel(QWidget):
+    """Follows ``session.checkpoint``; ``result`` holds the last finished run (a ``FinetuneResult``)."""
+
+    def __init__(self, session, store: QSettings | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        self._store = store if store is not None else QSettings("inspector", "inspector")
+        self.result = None
+        self._run = None
+        self._slot = WorkerSlot("finetune")
+        self._losses: list[tuple[int, float]] = []
+        self._vals: list[tuple[int, float]] = []
+        self._dirty = False
+        self._started_at = 0.0
+        self._build()
+        self._restore_settings()
+        self._timer = QTimer(self, interval=PLOT_INTERVAL_MS, timeout=self._flush_curves)
+        session.checkpoint_changed.connect(self._on_checkpoint_changed)
+        self._on_checkpoint_changed(session.checkpoint)
+
+    # -- layout -------------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        form = QFormLayout()
+        self.freeze_edit = QLineEdit(placeholderText="conv*, bn1.*, layer1.*  (glob patterns over names)")
+        self.all_but_last = QSpinBox(minimum=-1, maximum=999, value=-1, specialValueText="off")
+        self.counts_label = QLabel()
+        self.data_kind = QComboBox()
+        self.data_kind.addItems(DATA_KINDS)
+        self.data_root = QLineEdit(placeholderText="data root (torchvision layout) or image folder")
+        browse = QPushButton("Browse…", clicked=self._browse_data)
+        data_row = QHBoxLayout()
+        for w in (self.data_kind, self.data_root, browse):
+            data_row.addWidget(w)
+        self.epochs = QSpinBox(minimum=1, maximum=1000, value=1)
+        self.lr = QDoubleSpinBox(decimals=6, minimum=1e-6, maximum=10.0, singleStep=1e-4, value=1e-3)
+        self.batch = QSpinBox(minimum=1, maximum=65536, value=128)
+        self.optimizer = QComboBox()
+        self.optimizer.addItems(("adam", "adamw", "sgd"))
+        self.schedule = QComboBox()
+        self.schedule.addItems(("none", "step", "cosine"))
+        self.device = QComboBox()
+        self.device.addItems(("auto", "cpu", "cuda"))
+        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        self.limit = QSpinBox(minimum=0, maximum=10**8, value=0, specialValueText="all")
+        self.update_bn = QCheckBox(
+            "let BatchNorm statistics of frozen layers update (they stay put by default)"
+        )
+        self.tensorboard = QLineEdit(placeholderText="optional TensorBoard log folder")
+        form.addRow("Freeze", self.freeze_edit)
+        form.addRow("or all but last N modules", self.all_but_last)
+        form.addRow("", self.counts_label)
+        form.addRow("Data", data_row)
+        for label, w in (("Epochs", self.epochs), ("Learning rate", self.lr), ("Batch size", self.batch),
+                         ("Optimizer", self.optimizer), ("Schedule", self.schedule), ("Device", self.device),
+                         ("Seed", self.seed), ("Training images", self.limit), ("", self.update_bn),
+                         ("TensorBoard", self.tensorboard)):  # fmt: skip
+            form.addRow(label, w)
+        self.start_button = QPushButton("Start", clicked=self.start)
+        self.cancel_button = QPushButton("Cancel", clicked=self.cancel, enabled=False)
+        self.save_button = QPushButton("Save as…", clicked=self._ask_save, enabled=False)
+        self.copy_button = QPushButton("Copy as command", clicked=self.copy_command)
+        buttons = QHBoxLayout()
+        for b in (self.start_button, self.cancel_button, self.save_button, self.copy_button):
+            buttons.addWidget(b)
+        self.progress = QProgressBar(textVisible=True)
+        self.status = QLabel(wordWrap=True)
+        self.loss_plot = pg.PlotWidget(title="training loss")
+        self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#1f77b4", width=2))
+        self.acc_plot = pg.PlotWidget(title="validation accuracy")
+        self.acc_curve = self.acc_plot.plot([], [], pen=pg.mkPen("#2ca02c", width=2), symbol="o")
+        self.acc_plot.setYRange(0, 1)
+        plots = QHBoxLayout()
+        plots.addWidget(self.loss_plot)
+        plots.addWidget(self.acc_plot)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addLayout(plots, 1)
+        self.freeze_edit.textChanged.connect(self._update_counts)
+        self.all_but_last.valueChanged.connect(self._update_counts)
+
+    # -- settings -----------------------------------------------------------------------------------------------
+    def settings(self):
+        from inspector.core.training.freeze import parse_patterns
+        from inspector.core.training.settings import FinetuneSettings
+
+        return FinetuneSettings(
+            data=f"{self.data_kind.currentText()}:{self.data_root.text().strip()}",
+            freeze=tuple(parse_patterns(self.freeze_edit.text())),
+            all_but_last=None if self.all_but_last.value() < 0 else self.all_but_last.value(),
+            epochs=self.epochs.value(), lr=self.lr.value(), batch_size=self.batch.value(),
+            optimizer=self.optimizer.currentText(), schedule=self.schedule.currentText(),
+            device=self.device.currentText(), seed=self.seed.value(), limit=self.limit.value() or None,
+            update_frozen_bn=self.update_bn.isChecked(), tensorboard=self.tensorboard.text().strip() or None,
+        )  # fmt: skip
+
+    def _restore_settings(self) -> None:
+        store = self._store
+        self.freeze_edit.setText(str(store.value("finetune/freeze", "")))
+        kind = str(store.value("finetune/data_kind", "mnist"))
+        self.data_kind.setCurrentText(kind if kind in DATA_KINDS else "mnist")
+        root = store.value("finetune/data_root", "")
+        if not root:
+            from inspector.core.data.data_root import last_data_root
+
+            root = str(last_data_root() or "")
+        self.data_root.setText(str(root))
+        for key, widget, cast in (("epochs", self.epochs, int), ("batch", self.batch, int), ("seed", self.seed, int),
+                                  ("lr", self.lr, float)):  # fmt: skip
+            value = store.value(f"finetune/{key}")
+            if value is not None:
+                widget.setValue(cast(value))
+        for key, combo in (
+            ("optimizer", self.optimizer),
+            ("schedule", self.schedule),
+            ("device", self.device),
+        ):
+            value = store.value(f"finetune/{key}")
+            if value:
+                combo.setCurrentText(str(value))
+
+    def _store_settings(self) -> None:
+        store = self._store
+        store.setValue("finetune/freeze", self.freeze_edit.text())
+        store.setValue("finetune/data_kind", self.data_kind.currentText())
+        store.setValue("finetune/data_root", self.data_root.text())
+        for key, widget in (
+            ("epochs", self.epochs),
+            ("batch", self.batch),
+            ("seed", self.seed),
+            ("lr", self.lr),
+        ):
+            store.setValue(f"finetune/{key}", widget.value())
+        for key, combo in (
+            ("optimizer", self.optimizer),
+            ("schedule", self.schedule),
+            ("device", self.device),
+        ):
+            store.setValue(f"finetune/{key}", combo.currentText())
+
+    # -- following the session ------------------------------------------------------------------------------------
+    def _on_checkpoint_changed(self, checkpoint) -> None:
+        self._slot.cancel()
+        self.result = None
+        self.save_button.setEnabled(False)
+        self.start_button.setEnabled(checkpoint is not None)
+        self._update_counts()
+
+    def _parameter_sizes(self) -> dict[str, int]:
+        ckpt = self.session.checkpoint
+        if ckpt is None:
+            return {}
+        return {e.canonical_name: e.numel for e in ckpt.model_entries() if e.kind == "parameter"}
+
+    def _update_counts(self) -> None:
+        from inspector.core.formatting import format_count
+        from inspector.core.training.freeze import count_by_names, parse_patterns
+
+        sizes = self._parameter_sizes()
+        if not sizes:
+            self.counts_label.setText("open a checkpoint to see what trains")
+            return
+        n = self.all_but_last.value()
+        trainable, frozen = count_by_names(
+            sizes, parse_patterns(self.freeze_edit.text()), None if n < 0 else n
+        )
+        self.counts_label.setText(
+            f"{format_count(trainable)} trainable, {format_count(frozen)} frozen parameters"
+        )
+
+    def _browse_data(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Data root", self.data_root.text())
+        if folder:
+            self.data_root.setText(folder)
+
+    # -- running ------------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        ckpt = self.session.checkpoint
+        if ckpt is None:
+            return
+        settings = self.settings()
+        self._store_settings()
+        spec, trusted = self.session.model_class or None, self.session.model_class_trusted
+
+        def make_job():
+            from inspector.core.training.loop import iter_finetune
+            from inspector.core.training.prepare import iter_guarded, prepare_run
+
+            run = prepare_run(ckpt, settings, spec, trust_class=trusted)
+            self._run = run
+            return (yield from iter_guarded(iter_finetune(run), run.device, settings.batch_size))
+
+        self.result = None
+        self._losses.clear()
+        self._vals.clear()
+        self._flush_curves(force=True)
+        self.start_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.save_button.setEnabled(False)
+        self.progress.setValue(0)
+        self.status.setText("preparing the model and the data…")
+        self._started_at = time.monotonic()
+        self._timer.start()
+        self._slot.start(make_job, self._on_finished, self._on_failed, self._on_progress)
+
+    def cancel(self) -> None:
+        self._slot.cancel()
+        self._end_run()
+        self.status.setText("cancelled between two batches: the model holds whole optimizer steps; nothing saved, "
+                            "the file is unchanged")  # fmt: skip
+
+    def _on_progress(self, record) -> None:
+        from inspector.core.training.loop import EpochRecord, StepRecord
+
+        payload = record.payload
+        if record.total:
+            self.progress.setMaximum(record.total)
+            self.progress.setValue(record.done)
+            elapsed = time.monotonic() - self._started_at
+            eta = elapsed / record.done * (record.total - record.done) if record.done else 0
+            self.progress.setFormat(f"{record.message} — ETA {eta:.0f} s")
+        if isinstance(payload, StepRecord) and payload.loss is not None:
+            self._losses.append((payload.step, payload.loss))
+            self._dirty = True
+        elif isinstance(payload, EpochRecord):
+            self._vals.append((payload.epoch, payload.val_accuracy))
+            self._dirty = True
+        elif payload is None and record.done == 0:
+            self.status.setText(record.message)
+
+    def _flush_curves(self, force: bool = False) -> None:
+        if not (self._dirty or force):
+            return
+        self._dirty = False
+        self.loss_curve.setData([s for s, _ in self._losses], [v for _, v in self._losses])
+        self.acc_curve.setData([e for e, _ in self._vals], [v for _, v in self._vals])
+
+    def _on_finished(self, result) -> None:
+        self.result = result
+        self._end_run()
+        self._vals.insert(0, (0, result.val_accuracy_before))
+        self._flush_curves(force=True)
+        check = ("every frozen tensor is bitwise unchanged" if result.frozen_unchanged
+                 else f"frozen tensors CHANGED: {', '.join(result.frozen_changed)}")  # fmt: skip
+        self.status.setText(
+            f"validation accuracy {result.val_accuracy_before:.2%} → {result.val_accuracy_after:.2%}; {check} "
+            f"({len(result.plan.frozen_state)} tensors); {result.samples_per_second:.0f} images/s on "
+            f"{result.device}. Save as… writes a new checkpoint."
+        )
+        self.save_button.setEnabled(True)
+
+    def _on_failed(self, message: str) -> None:
+        self._end_run()
+        self.status.setText(f"error: {message}")
+
+    def _end_run(self) -> None:
+        self._timer.stop()
+        self._flush_curves()
+        self.start_button.setEnabled(self.session.checkpoint is not None)
+        self.cancel_button.setEnabled(False)
+
+    # -- saving and the command -----------------------------------------------------------------------------------
+    def default_out(self) -> str:
+        base = self.session.checkpoint.path
+        stem, ext = os.path.splitext(base)
+        return f"{stem}-finetuned{ext or '.pth'}"
+
+    def _ask_save(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save fine-tuned checkpoint", self.default_out(),
+                                              "Checkpoints (*.pth *.pt *.ckpt)")  # fmt: skip
+        if path:
+            self.save(path, confirm=True)
+
+    def save(self, path: str, confirm: bool = False) -> str | None:
+        """Write the run's checkpoint to ``path``; the base file only after a confirmation."""
+        from inspector.core.errors import InspectorError
+        from inspector.core.training.prepare import checkpoint_dict
+        from inspector.core.training.saving import atomic_torch_save, check_target, sha256_of
+
+        base = self.session.checkpoint.path
+        overwrite = False
+        if os.path.exists(path) and confirm:
+            same = os.path.samefile(path, base)
+            text = (
+                "This is the file you are fine-tuning. Replace it?" if same else f"{path} exists. Replace it?"
+            )
+            answer = QMessageBox.question(
+                self, "Replace file?", text, defaultButton=QMessageBox.StandardButton.No
+            )
+            overwrite = answer == QMessageBox.StandardButton.Yes
+            if not overwrite:
+                return None
+        try:
+            out = check_target(path, base, overwrite=overwrite)
+            atomic_torch_save(
+                checkpoint_dict(self.result, self._run, os.path.abspath(base), sha256_of(base)), out
+            )
+        except InspectorError as exc:
+            self.status.setText(f"error: {exc.message}")
+            return None
+        self.status.setText(f"{self.status.text()}\nsaved {out}")
+        return out
+
+    def command(self) -> str:
+        ckpt = self.session.checkpoint
+        path = ckpt.path if ckpt is not None else "FILE"
+        return self.settings().command(path, self.default_out() if ckpt else "OUT.pth",
+                                       self.session.model_class or None, self.session.trusted)  # fmt: skip
+
+    def copy_command(self) -> None:
+        QApplication.clipboard().setText(self.command())
+        self.status.setText(f"copied: {self.command()}")
+
+    def shutdown(self, msecs: int = 2000) -> bool:
+        return self._slot.shutdown(msecs)
