@@ -54,9 +54,9 @@ def build_module(ckpt: Checkpoint, device=None, model_class: str | None = None,
 
     device = torch.device(device or "cpu")
     if ckpt.architecture:
-        from inspector.core.models.architectures import BY_NAME
+        from inspector.core.models.architectures import by_name
 
-        arch = BY_NAME[ckpt.architecture]
+        arch = by_name(ckpt.architecture)
         state = {e.canonical_name: ckpt.tensor(e) for e in ckpt.model_entries()}
         classifier = state.get(arch.classifier) if arch.classifier else None
         model = arch.build(num_classes=classifier.shape[0] if classifier is not None else None)
