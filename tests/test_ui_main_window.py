@@ -139,7 +139,7 @@ def test_progress_and_cancel_while_loading(qtbot, window, tiny_checkpoint, monke
     monkeypatch.setattr(main_window_module, "_load_job", lambda path, trust: endless_job(started, closed))
     window.open_file(str(tiny_checkpoint))
     assert window.progress_bar.isVisibleTo(window) and window.cancel_button.isVisibleTo(window)
-    qtbot.waitUntil(lambda: window.message_label.text() == "spinning…", timeout=5000)
+    qtbot.waitUntil(lambda: window.message_label.text() == "spinning…", timeout=15000)
     qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
     assert not window.progress_bar.isVisibleTo(window)
     assert window.message_label.text() == "Loading cancelled."
