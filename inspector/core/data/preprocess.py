@@ -70,27 +70,35 @@ class Preprocess:
     def apply(self, image: np.ndarray):
         """``uint8`` ``[H, W]`` or ``[H, W, 3]`` -> float32 tensor of the model's input shape."""
         import torch
-        from torch.nn import functional as F
 
         if image.ndim not in (2, 3) or image.size == 0:
             raise InspectorError(f"an input image of shape {image.shape} is neither grey nor colour")
         x = torch.from_numpy(np.ascontiguousarray(image)).float().div_(255.0)
         x = x.unsqueeze(0) if x.ndim == 2 else x.permute(2, 0, 1)
+        return self.from_unit(x.unsqueeze(0))
+
+    def from_unit(self, x):
+        """``[N, C, H, W]`` floats in 0..1 (any device) -> the model's input batch: invert, channels, size,
+        normalisation, flattening. One image (:meth:`apply`) and a training batch both end here."""
+        import torch
+        from torch.nn import functional as F
+
         if self.invert:
             x = 1.0 - x
-        if self.channels == 1 and x.shape[0] == 3:
-            x = (x * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0, keepdim=True)
-        elif self.channels > 1 and x.shape[0] == 1:
-            x = x.expand(self.channels, -1, -1)
-        elif x.shape[0] != self.channels:
-            raise InspectorError(f"the model wants {self.channels} channels, the image has {x.shape[0]}")
-        x = x.unsqueeze(0)
+        if self.channels == 1 and x.shape[1] == 3:
+            x = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(
+                1, keepdim=True
+            )
+        elif self.channels > 1 and x.shape[1] == 1:
+            x = x.expand(-1, self.channels, -1, -1)
+        elif x.shape[1] != self.channels:
+            raise InspectorError(f"the model wants {self.channels} channels, the image has {x.shape[1]}")
         if tuple(x.shape[-2:]) != tuple(self.size):
             x = F.interpolate(x, size=self.size, mode="bilinear", antialias=True, align_corners=False)
-        mean = torch.tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1)
+        mean = torch.tensor(self.mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
         x = (x - mean) / std
-        return x.reshape(1, -1) if self.flatten else x.contiguous()
+        return x.reshape(x.shape[0], -1) if self.flatten else x.contiguous()
 
 
 def _fmt(values: tuple[float, ...]) -> str:

@@ -136,20 +136,8 @@ def _image_folder(root: str, preprocess: Preprocess, seed: int):
 
 def batch_preprocess(preprocess: Preprocess):
     """A function from a ``uint8 [N, H, W]`` batch (any device) to the model's float input batch."""
-    import torch
-    from torch.nn import functional as F
 
     def apply(images):
-        x = images.unsqueeze(1).float().div_(255.0)
-        if preprocess.invert:
-            x = 1.0 - x
-        if preprocess.channels > 1:
-            x = x.expand(-1, preprocess.channels, -1, -1)
-        if tuple(x.shape[-2:]) != tuple(preprocess.size):
-            x = F.interpolate(x, size=preprocess.size, mode="bilinear", antialias=True, align_corners=False)
-        mean = torch.tensor(preprocess.mean, device=x.device).view(1, -1, 1, 1)
-        std = torch.tensor(preprocess.std, device=x.device).view(1, -1, 1, 1)
-        x = (x - mean) / std
-        return x.reshape(x.shape[0], -1) if preprocess.flatten else x
+        return preprocess.from_unit(images.unsqueeze(1).float().div_(255.0))
 
     return apply

@@ -47,7 +47,7 @@ def prepare_run(ckpt, settings: FinetuneSettings, model_class: str | None = None
     for part in (data.train, data.val):
         if part.in_memory and part.images.numel() <= SMALL_DATA_BYTES:
             part.images, part.labels = part.images.to(device), part.labels.to(device)
-    with _out_of_memory(device, settings.batch_size):
+    with out_of_memory(device, settings.batch_size):
         module.to(device)
     torch.manual_seed(settings.seed)
     return FinetuneRun(
@@ -75,7 +75,7 @@ def replace_head(module, num_classes: int) -> None:
 
 
 @contextlib.contextmanager
-def _out_of_memory(device, batch_size: int):
+def out_of_memory(device, batch_size: int):
     """Out of GPU memory becomes one clear message, after the cached memory is released."""
     import torch
 
@@ -88,9 +88,6 @@ def _out_of_memory(device, batch_size: int):
             f"out of GPU memory on {device} (batch size {batch_size}); nothing was saved: lower --batch-size, "
             "or run on the CPU with --device cpu"
         ) from None
-
-
-out_of_memory = _out_of_memory
 
 
 def checkpoint_dict(result: FinetuneResult, run: FinetuneRun, base_path: str, base_sha256: str) -> dict:
@@ -132,5 +129,5 @@ def _to_cpu(value):
 
 def iter_guarded(job, device, batch_size: int):
     """``job`` with out-of-GPU-memory turned into the one clear message (see :func:`out_of_memory`)."""
-    with _out_of_memory(device, batch_size):
+    with out_of_memory(device, batch_size):
         return (yield from job)
