@@ -16,7 +16,14 @@ from inspector.cli import main
 from inspector.commands.common import load_or_fail
 from inspector.core.errors import InspectorError
 from inspector.core.jobs import run_job
-from inspector.core.training.freeze import parse_patterns, plan_freeze
+from inspector.core.training.changes import iter_changes, trained_checkpoint
+from inspector.core.training.freeze import (
+    count_by_names,
+    frozen_by_names,
+    parse_patterns,
+    patterns_for,
+    plan_freeze,
+)
 from inspector.core.training.loop import EpochRecord, StepRecord, iter_finetune
 from inspector.core.training.prepare import iter_guarded, prepare_run
 from inspector.core.training.saving import check_target
@@ -104,6 +111,57 @@ def test_freeze_patterns_all_but_last_and_typos(base):
     assert plan.counts(net) == (650, sum(p.numel() for p in net.parameters()) - 650)
     with pytest.raises(InspectorError, match="matches no parameter"):
         plan_freeze(net, ["cnov*"])
+
+
+def test_names_alone_give_the_same_freeze_as_the_module_and_ticks_round_trip():
+    """What the GUI computes from names (counts, ticks, patterns written back) agrees with ``plan_freeze``."""
+    import torchvision
+
+    net = torchvision.models.resnet18(num_classes=10)
+    sizes = {n: p.numel() for n, p in net.named_parameters()}
+    for patterns, last in (
+        (["layer1", "conv1"], None),
+        (["layer2.*.bn*"], None),
+        ([], 3),
+        (["fc.bias"], None),
+    ):
+        plan = plan_freeze(net, patterns, last)
+        assert frozen_by_names(list(sizes), patterns, last) == set(plan.frozen)
+        assert count_by_names(sizes, patterns, last) == plan.counts(net)
+        written = patterns_for(set(plan.frozen), list(sizes))
+        assert set(plan_freeze(net, written).frozen) == set(plan.frozen)
+    assert patterns_for(set(plan_freeze(net, ["layer1"]).frozen) | {"fc.bias"}, list(sizes)) == [
+        "layer1",
+        "fc.bias",
+    ]
+    assert patterns_for({"layer1.0.conv1.weight"}, list(sizes)) == [
+        "layer1.0.conv1"
+    ]  # a whole module (and buffers)
+    assert patterns_for({"layer1.0.bn1.weight"}, list(sizes)) == ["layer1.0.bn1.weight"]
+
+
+def test_the_change_table_is_the_diff_of_the_base_against_the_trained_weights(base, data_root):
+    ckpt = load_or_fail(str(base))
+    run = prepare_run(
+        ckpt,
+        FinetuneSettings(
+            data=f"mnist:{data_root}", freeze=tuple(parse_patterns(CONVS)), batch_size=64, limit=256
+        ),
+    )
+    result = run_job(iter_finetune(run))
+    trained = trained_checkpoint(result.module, ckpt.path)
+    changes = run_job(iter_changes(ckpt, trained))
+    assert {t.name for t in changes.tensors} == set(result.module.state_dict())
+    assert not changes.only_in_a and not changes.only_in_b  # the optimizer state of the base is not compared
+    assert sorted(t.name for t in changes.changed) == sorted(result.plan.trainable)
+    fc1 = changes.row("fc1.weight")
+    assert fc1.rel_l2 > 0 and fc1.max_abs == pytest.approx(
+        float((ckpt.tensor("model_state_dict/fc1.weight") - result.module.fc1.weight.detach()).abs().max())
+    )
+    assert (
+        trained.entry("bn1.running_mean").kind == "buffer" and trained.entry("fc1.weight").kind == "parameter"
+    )
+    assert trained.class_of("", "fc1") == "torch.nn.modules.linear.Linear"
 
 
 def test_out_of_gpu_memory_is_one_message_and_saves_nothing(base, data_root, tmp_path, monkeypatch):

@@ -3,8 +3,11 @@
 import pytest
 import torch
 from finetune_fixtures import write_square_digits, write_untrained_demo
+from PySide6.QtCore import Qt
 
 from inspector.core.checkpoint.loader import load_checkpoint
+from inspector.ui.entry_tree_model import TRAINABLE
+from inspector.ui.freeze_tree_model import CHECK
 from inspector.ui.session import Session
 from inspector.ui.training_panel import TrainingPanel
 
@@ -35,6 +38,29 @@ def test_counts_follow_the_patterns(panel):
     assert panel.counts_label.text().endswith(" 0 frozen parameters")
 
 
+def test_ticking_the_tree_writes_patterns_and_the_tree_follows_the_box(panel):
+    model, tree = panel.freeze_model, panel.freeze_tree
+    conv1 = model.index_for_name("conv1.weight").parent()
+    assert model.data(conv1, CHECK) == Qt.CheckState.Checked  # from the box: conv1.*, bn1.*, conv2.*
+    assert model.data(model.index(0, 0), Qt.ItemDataRole.DisplayRole) == "conv1"  # the group is the root
+    fc1 = model.index_for_name("fc1.weight").parent()
+    assert model.setData(fc1, Qt.CheckState.Checked.value, CHECK)
+    assert panel.freeze_edit.text() == "conv1, bn1, conv2, fc1"
+    assert panel.counts_label.text() == "650 trainable, 105,248 frozen parameters"
+    assert model.setData(model.index_for_name("conv2.bias"), Qt.CheckState.Unchecked.value, CHECK)
+    assert panel.freeze_edit.text() == "conv1, bn1, conv2.weight, fc1"
+    assert model.data(model.index_for_name("conv2.bias").parent(), CHECK) == Qt.CheckState.PartiallyChecked
+    trainable = model.index_for_name("fc2.weight").siblingAtColumn(TRAINABLE)
+    assert (
+        trainable.data() == "trains"
+        and model.index_for_name("bn1.running_mean").siblingAtColumn(TRAINABLE).data() == "stays"
+    )
+    panel.freeze_edit.setText("")
+    panel.all_but_last.setValue(1)
+    assert model.data(fc1, CHECK) == Qt.CheckState.Checked and trainable.data() == "trains"
+    assert tree.isColumnHidden(1) and not tree.isColumnHidden(0)
+
+
 def test_a_short_run_draws_curves_checks_frozen_and_saves(qtbot, panel, tmp_path):
     panel.start()
     qtbot.waitUntil(lambda: panel.result is not None, timeout=TIMEOUT)
@@ -42,6 +68,21 @@ def test_a_short_run_draws_curves_checks_frozen_and_saves(qtbot, panel, tmp_path
     assert result.frozen_unchanged and result.val_accuracy_after > result.val_accuracy_before
     assert len(panel.loss_curve.getData()[0]) >= 1 and len(panel.acc_curve.getData()[0]) == 2
     assert "bitwise unchanged" in panel.status.text()
+    changes = panel.changes.model
+    changed = sorted(changes.diff_row(r).name for r in range(changes.rowCount())
+                     if changes.diff_row(r).status == "changed")  # fmt: skip
+    assert changed == sorted(result.plan.trainable)
+    assert panel.results.isTabEnabled(1) and panel.results.tabText(1) == "Changes (4 of 13 tensors)"
+    assert panel.changes.select("fc1.weight") and panel.show_weights_button.isEnabled()
+    panel.show_before_after()
+    window = panel._before_after
+    qtbot.waitUntil(
+        lambda: window.before.picture is not None and window.after.picture is not None, timeout=TIMEOUT
+    )
+    assert window.before.title.text().startswith(
+        "before: fc1.weight"
+    ) and window.after.title.text().startswith("after")
+    assert not (window.before.picture.values == window.after.picture.values).all()
     out = panel.save(str(tmp_path / "tuned.pth"))
     saved = torch.load(out, weights_only=True)
     assert saved["frozen"][:2] == ["conv1.weight", "conv1.bias"]

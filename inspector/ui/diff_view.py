@@ -187,7 +187,8 @@ class DiffView(QWidget):
 
     row_selected = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, show_difference: bool = True):
+        """``show_difference``: draw the selected pair's ``a - b`` beside the table (off: the table alone)."""
         super().__init__(parent)
         self._result: DiffResult | None = None
         self._checkpoints: tuple[Checkpoint, Checkpoint] | None = None
@@ -212,8 +213,9 @@ class DiffView(QWidget):
         self.table.setWordWrap(False)
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row_changed)
-        self.weight_view = WeightView()
-        self.weight_view.set_normalization("global")
+        self.weight_view = WeightView() if show_difference else None
+        if self.weight_view is not None:
+            self.weight_view.set_normalization("global")
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -225,10 +227,11 @@ class DiffView(QWidget):
         left_layout.addWidget(self.table, 1)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
-        splitter.addWidget(self.weight_view)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([560, 640])
+        if self.weight_view is not None:
+            splitter.addWidget(self.weight_view)
+            splitter.setStretchFactor(0, 1)
+            splitter.setStretchFactor(1, 1)
+            splitter.setSizes([560, 640])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
@@ -240,7 +243,8 @@ class DiffView(QWidget):
     def set_result(self, result: DiffResult, ckpt_a: Checkpoint, ckpt_b: Checkpoint) -> None:
         """Show ``result`` (sorted by rel L2, largest first) and select its first row."""
         self._result, self._checkpoints = result, (ckpt_a, ckpt_b)
-        self.weight_view.forget_stats()
+        if self.weight_view is not None:
+            self.weight_view.forget_stats()
         self.model.set_result(result)
         self.table.sortByColumn(REL_L2_COLUMN, Qt.SortOrder.DescendingOrder)
         self.summary.setText(result.summary_line())
@@ -249,7 +253,7 @@ class DiffView(QWidget):
                 self.proxy.index(0, 0),
                 QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows,
             )
-        else:
+        elif self.weight_view is not None:
             self.weight_view.clear("The files hold no tensors.")
 
     def visible_names(self) -> list[str]:
@@ -274,6 +278,8 @@ class DiffView(QWidget):
             return
         row = self.model.diff_row(self.proxy.mapToSource(current))
         self.row_selected.emit(row.name)
+        if self.weight_view is None:
+            return
         if not row.comparable:
             d = row.diff
             reason = (f"shape {list(d.shape_a)} in A, {list(d.shape_b)} in B: no elementwise difference"
@@ -290,7 +296,8 @@ class DiffView(QWidget):
         )  # fmt: skip
 
     def shutdown(self) -> None:
-        self.weight_view.shutdown()
+        if self.weight_view is not None:
+            self.weight_view.shutdown()
 
 
 class DiffWindow(QWidget):

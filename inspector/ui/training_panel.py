@@ -13,7 +13,7 @@ import os
 import time
 
 import pyqtgraph as pg
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -21,21 +21,29 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QMessageBox,
     QProgressBar,
     QPushButton,
     QSpinBox,
+    QSplitter,
+    QTabWidget,
+    QTreeView,
     QVBoxLayout,
     QWidget,
 )
 
+from inspector.ui.entry_tree_model import BYTES, DTYPE, KIND, NAME, SHAPE
+from inspector.ui.freeze_tree_model import FreezeTreeModel
 from inspector.ui.worker import WorkerSlot
 
 DATA_KINDS = ("mnist", "fashion-mnist", "folder")
 PLOT_INTERVAL_MS = 100
+CHANGES_TAB = 1
 
 
 class TrainingPanel(QWidget):
@@ -52,6 +60,9 @@ class TrainingPanel(QWidget):
         self._vals: list[tuple[int, float]] = []
         self._dirty = False
         self._started_at = 0.0
+        self.trained = self.change_result = None
+        self._selected_change = ""
+        self._before_after = None
         self._build()
         self._restore_settings()
         self._timer = QTimer(self, interval=PLOT_INTERVAL_MS, timeout=self._flush_curves)
@@ -60,7 +71,19 @@ class TrainingPanel(QWidget):
 
     # -- layout -------------------------------------------------------------------------------------------------
     def _build(self) -> None:
-        form = QFormLayout()
+        self.freeze_model = FreezeTreeModel(self)
+        self.freeze_model.toggled.connect(self._on_tree_toggled)
+        self.freeze_tree = QTreeView(uniformRowHeights=True, alternatingRowColors=True)
+        self.freeze_tree.setModel(self.freeze_model)
+        for column in (SHAPE, DTYPE, BYTES, KIND):
+            self.freeze_tree.setColumnHidden(column, True)
+        header = self.freeze_tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
+        self.freeze_tree.setToolTip(
+            "Tick a module or a parameter to freeze it (a frozen module keeps its buffers)"
+        )
         self.freeze_edit = QLineEdit(placeholderText="conv*, bn1.*, layer1.*  (glob patterns over names)")
         self.all_but_last = QSpinBox(minimum=-1, maximum=999, value=-1, specialValueText="off")
         self.counts_label = QLabel()
@@ -82,19 +105,26 @@ class TrainingPanel(QWidget):
         self.device.addItems(("auto", "cpu", "cuda"))
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
         self.limit = QSpinBox(minimum=0, maximum=10**8, value=0, specialValueText="all")
-        self.update_bn = QCheckBox(
-            "let BatchNorm statistics of frozen layers update (they stay put by default)"
-        )
+        self.update_bn = QCheckBox("BatchNorm statistics of frozen layers update")
+        self.update_bn.setToolTip("Off (the default): frozen BatchNorm layers stay in eval mode, so their running "
+                                  "mean and variance do not move either.")  # fmt: skip
         self.tensorboard = QLineEdit(placeholderText="optional TensorBoard log folder")
+        form = QFormLayout()
         form.addRow("Freeze", self.freeze_edit)
-        form.addRow("or all but last N modules", self.all_but_last)
-        form.addRow("", self.counts_label)
+        form.addRow("or all but last N", self.all_but_last)
         form.addRow("Data", data_row)
-        for label, w in (("Epochs", self.epochs), ("Learning rate", self.lr), ("Batch size", self.batch),
-                         ("Optimizer", self.optimizer), ("Schedule", self.schedule), ("Device", self.device),
-                         ("Seed", self.seed), ("Training images", self.limit), ("", self.update_bn),
-                         ("TensorBoard", self.tensorboard)):  # fmt: skip
-            form.addRow(label, w)
+        grid = QGridLayout()
+        pairs = (("Epochs", self.epochs), ("Learning rate", self.lr), ("Batch size", self.batch),
+                 ("Optimizer", self.optimizer), ("Schedule", self.schedule), ("Device", self.device),
+                 ("Seed", self.seed), ("Images", self.limit))  # fmt: skip
+        for i, (label, w) in enumerate(pairs):
+            grid.addWidget(QLabel(label), i // 2, 2 * (i % 2))
+            grid.addWidget(w, i // 2, 2 * (i % 2) + 1)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
+        form.addRow(grid)
+        form.addRow("", self.update_bn)
+        form.addRow("TensorBoard", self.tensorboard)
         self.start_button = QPushButton("Start", clicked=self.start)
         self.cancel_button = QPushButton("Cancel", clicked=self.cancel, enabled=False)
         self.save_button = QPushButton("Save as…", clicked=self._ask_save, enabled=False)
@@ -104,22 +134,73 @@ class TrainingPanel(QWidget):
             buttons.addWidget(b)
         self.progress = QProgressBar(textVisible=True)
         self.status = QLabel(wordWrap=True)
-        self.loss_plot = pg.PlotWidget(title="training loss")
-        self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#1f77b4", width=2))
-        self.acc_plot = pg.PlotWidget(title="validation accuracy")
-        self.acc_curve = self.acc_plot.plot([], [], pen=pg.mkPen("#2ca02c", width=2), symbol="o")
-        self.acc_plot.setYRange(0, 1)
-        plots = QHBoxLayout()
-        plots.addWidget(self.loss_plot)
-        plots.addWidget(self.acc_plot)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        tree_box = QWidget()
+        tree_layout = QVBoxLayout(tree_box)
+        tree_layout.setContentsMargins(0, 0, 0, 0)
+        tree_layout.addWidget(self.freeze_tree, 1)
+        tree_layout.addWidget(self.counts_label)
+        settings_box = QWidget()
+        settings_layout = QVBoxLayout(settings_box)
+        settings_layout.setContentsMargins(0, 0, 0, 0)
+        settings_layout.addLayout(form)
+        settings_layout.addStretch(1)
+        setup = QSplitter(Qt.Orientation.Horizontal)
+        setup.addWidget(tree_box)
+        setup.addWidget(settings_box)
+        setup.setSizes([260, 380])
+        self.results = QTabWidget()
+        self.results.addTab(self._build_curves(), "Curves")
+        self.results.addTab(self._build_changes(), "Changes")
+        self.results.setTabEnabled(CHANGES_TAB, False)
+        main = QSplitter(Qt.Orientation.Vertical)
+        main.addWidget(setup)
+        run_box = QWidget()
+        run_layout = QVBoxLayout(run_box)
+        run_layout.setContentsMargins(0, 0, 0, 0)
+        run_layout.addLayout(buttons)
+        run_layout.addWidget(self.progress)
+        run_layout.addWidget(self.status)
+        run_layout.addWidget(self.results, 1)
+        main.addWidget(run_box)
+        main.setSizes([330, 420])
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addLayout(buttons)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
-        layout.addLayout(plots, 1)
+        layout.addWidget(main)
         self.freeze_edit.textChanged.connect(self._update_counts)
         self.all_but_last.valueChanged.connect(self._update_counts)
+
+    def _build_curves(self) -> QWidget:
+        self.loss_plot = pg.PlotWidget(title="training loss")
+        self.loss_plot.setLabel("bottom", "step")
+        self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#1f77b4", width=2))
+        self.acc_plot = pg.PlotWidget(title="validation accuracy")
+        self.acc_plot.setLabel("bottom", "epoch")
+        self.acc_curve = self.acc_plot.plot([], [], pen=pg.mkPen("#2ca02c", width=2), symbol="o")
+        self.acc_plot.setYRange(0, 1)
+        box = QWidget()
+        plots = QHBoxLayout(box)
+        plots.setContentsMargins(0, 0, 0, 0)
+        plots.addWidget(self.loss_plot)
+        plots.addWidget(self.acc_plot)
+        return box
+
+    def _build_changes(self) -> QWidget:
+        from inspector.ui.diff_view import DiffView
+
+        self.changes = DiffView(show_difference=False)
+        self.changes.row_selected.connect(self._on_change_selected)
+        self.show_weights_button = QPushButton("Show in weights view: before | after", enabled=False,
+                                               clicked=self.show_before_after)  # fmt: skip
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.changes, 1)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.show_weights_button)
+        layout.addLayout(row)
+        return box
 
     # -- settings -----------------------------------------------------------------------------------------------
     def settings(self):
@@ -183,10 +264,21 @@ class TrainingPanel(QWidget):
     # -- following the session ------------------------------------------------------------------------------------
     def _on_checkpoint_changed(self, checkpoint) -> None:
         self._slot.cancel()
-        self.result = None
-        self.save_button.setEnabled(False)
+        self._forget_run()
+        self.freeze_model.set_checkpoint(checkpoint)
+        if len(self.freeze_model.parameter_names) <= 40:  # small models open with their parameters in view
+            self.freeze_tree.expandToDepth(0)
         self.start_button.setEnabled(checkpoint is not None)
         self._update_counts()
+
+    def _forget_run(self) -> None:
+        self.result, self.trained, self.change_result = None, None, None
+        self.save_button.setEnabled(False)
+        self.results.setTabEnabled(CHANGES_TAB, False)
+        self.results.setTabText(CHANGES_TAB, "Changes")
+        self.show_weights_button.setEnabled(False)
+        if self._before_after is not None:
+            self._before_after.close()
 
     def _parameter_sizes(self) -> dict[str, int]:
         ckpt = self.session.checkpoint
@@ -196,19 +288,29 @@ class TrainingPanel(QWidget):
 
     def _update_counts(self) -> None:
         from inspector.core.formatting import format_count
-        from inspector.core.training.freeze import count_by_names, parse_patterns
+        from inspector.core.training.freeze import count_by_names, frozen_by_names, parse_patterns
 
         sizes = self._parameter_sizes()
         if not sizes:
             self.counts_label.setText("open a checkpoint to see what trains")
+            self.freeze_model.set_frozen(set())
             return
         n = self.all_but_last.value()
-        trainable, frozen = count_by_names(
-            sizes, parse_patterns(self.freeze_edit.text()), None if n < 0 else n
-        )
+        patterns, last = parse_patterns(self.freeze_edit.text()), None if n < 0 else n
+        trainable, frozen = count_by_names(sizes, patterns, last)
+        self.freeze_model.set_frozen(frozen_by_names(list(sizes), patterns, last))
         self.counts_label.setText(
             f"{format_count(trainable)} trainable, {format_count(frozen)} frozen parameters"
         )
+
+    def _on_tree_toggled(self, frozen: set) -> None:
+        """A box was ticked: the pattern box takes the names that freeze exactly what is now ticked."""
+        from inspector.core.training.freeze import patterns_for
+
+        self.all_but_last.blockSignals(True)
+        self.all_but_last.setValue(-1)
+        self.all_but_last.blockSignals(False)
+        self.freeze_edit.setText(", ".join(patterns_for(set(frozen), self.freeze_model.parameter_names)))
 
     def _browse_data(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Data root", self.data_root.text())
@@ -225,14 +327,18 @@ class TrainingPanel(QWidget):
         spec, trusted = self.session.model_class or None, self.session.model_class_trusted
 
         def make_job():
+            from inspector.core.training.changes import iter_changes, trained_checkpoint
             from inspector.core.training.loop import iter_finetune
             from inspector.core.training.prepare import iter_guarded, prepare_run
 
             run = prepare_run(ckpt, settings, spec, trust_class=trusted)
             self._run = run
-            return (yield from iter_guarded(iter_finetune(run), run.device, settings.batch_size))
+            result = yield from iter_guarded(iter_finetune(run), run.device, settings.batch_size)
+            trained = trained_checkpoint(result.module, ckpt.path)
+            changes = yield from _full_bar(iter_changes(ckpt, trained))
+            return result, trained, changes
 
-        self.result = None
+        self._forget_run()
         self._losses.clear()
         self._vals.clear()
         self._flush_curves(force=True)
@@ -260,7 +366,8 @@ class TrainingPanel(QWidget):
             self.progress.setValue(record.done)
             elapsed = time.monotonic() - self._started_at
             eta = elapsed / record.done * (record.total - record.done) if record.done else 0
-            self.progress.setFormat(f"{record.message} — ETA {eta:.0f} s")
+            left = f" — ETA {eta:.0f} s" if record.done < record.total else ""
+            self.progress.setFormat(f"{record.message}{left}")
         if isinstance(payload, StepRecord) and payload.loss is not None:
             self._losses.append((payload.step, payload.loss))
             self._dirty = True
@@ -277,8 +384,10 @@ class TrainingPanel(QWidget):
         self.loss_curve.setData([s for s, _ in self._losses], [v for _, v in self._losses])
         self.acc_curve.setData([e for e, _ in self._vals], [v for _, v in self._vals])
 
-    def _on_finished(self, result) -> None:
+    def _on_finished(self, outcome) -> None:
+        result, self.trained, self.change_result = outcome
         self.result = result
+        self.progress.setFormat(f"finished in {time.monotonic() - self._started_at:.1f} s")
         self._end_run()
         self._vals.insert(0, (0, result.val_accuracy_before))
         self._flush_curves(force=True)
@@ -290,6 +399,34 @@ class TrainingPanel(QWidget):
             f"{result.device}. Save as… writes a new checkpoint."
         )
         self.save_button.setEnabled(True)
+        changed = len(self.change_result.changed)
+        self.results.setTabText(
+            CHANGES_TAB, f"Changes ({changed} of {len(self.change_result.tensors)} tensors)"
+        )
+        self.results.setTabEnabled(CHANGES_TAB, True)
+        self.changes.set_result(self.change_result, self.session.checkpoint, self.trained)
+
+    def _on_change_selected(self, name: str) -> None:
+        self.show_weights_button.setEnabled(self.trained is not None and self.change_result is not None
+                                            and any(t.name == name and not t.shape_mismatch
+                                                    for t in self.change_result.tensors))  # fmt: skip
+        self._selected_change = name
+        if (
+            self._before_after is not None
+            and self._before_after.isVisible()
+            and self.show_weights_button.isEnabled()
+        ):
+            self._before_after.show_pair(name, self.session.checkpoint, self.trained)
+
+    def show_before_after(self) -> None:
+        """The selected changed tensor, before (base file) beside after (trained), in two weights views."""
+        from inspector.ui.before_after_view import BeforeAfterWindow
+
+        if self._before_after is None:
+            self._before_after = BeforeAfterWindow(self)
+        self._before_after.show_pair(self._selected_change, self.session.checkpoint, self.trained)
+        self._before_after.show()
+        self._before_after.raise_()
 
     def _on_failed(self, message: str) -> None:
         self._end_run()
@@ -354,4 +491,19 @@ class TrainingPanel(QWidget):
         self.status.setText(f"copied: {self.command()}")
 
     def shutdown(self, msecs: int = 2000) -> bool:
+        self.changes.shutdown()
+        if self._before_after is not None:
+            self._before_after.shutdown()
         return self._slot.shutdown(msecs)
+
+
+def _full_bar(job):
+    """Pass ``job``'s messages on with a full bar: the training is done, the diff only reads tensors."""
+    from inspector.core.jobs import Progress
+
+    while True:
+        try:
+            record = next(job)
+        except StopIteration as stop:
+            return stop.value
+        yield Progress(1, 1, record.message)

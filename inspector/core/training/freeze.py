@@ -96,22 +96,73 @@ def set_train_mode(module, plan: FreezePlan, update_frozen_bn: bool = False) -> 
             layer.eval()
 
 
-def count_by_names(
-    parameters: dict[str, int], patterns: list[str], all_but_last: int | None = None
-) -> tuple[int, int]:
-    """(trainable, frozen) element counts from parameter names and sizes alone (no module, no torch): what
-    the GUI shows live while the user types patterns. Modules are the names' prefixes."""
+def frozen_by_names(names: list[str], patterns: list[str], all_but_last: int | None = None) -> set[str]:
+    """The parameter names that ``patterns`` / "all but the last N modules" freeze, from names alone (no
+    module, no torch): what the GUI shows live while the user types or ticks. Modules are the names' prefixes."""
     modules: list[str] = []
-    for name in parameters:
+    for name in names:
         module = name.rpartition(".")[0]
         if module and module not in modules:
             modules.append(module)
     frozen_modules = {m for m in modules if _matches(m, patterns)}
+    frozen_modules |= {p for m in modules for p in _ancestors(m) if _matches(p, patterns)}
     if all_but_last is not None:
         frozen_modules |= set(modules[: max(0, len(modules) - all_but_last)])
-    frozen = 0
-    for name, size in parameters.items():
-        module = name.rpartition(".")[0]
-        if _matches(name, patterns) or any(module == m or module.startswith(m + ".") for m in frozen_modules):
-            frozen += size
-    return sum(parameters.values()) - frozen, frozen
+
+    def under(module: str) -> bool:
+        return any(module == m or module.startswith(m + ".") for m in frozen_modules)
+
+    return {n for n in names if _matches(n, patterns) or under(n.rpartition(".")[0])}
+
+
+def _ancestors(module: str) -> list[str]:
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def count_by_names(
+    parameters: dict[str, int], patterns: list[str], all_but_last: int | None = None
+) -> tuple[int, int]:
+    """(trainable, frozen) element counts of :func:`frozen_by_names`."""
+    frozen = frozen_by_names(list(parameters), patterns, all_but_last)
+    frozen_size = sum(size for name, size in parameters.items() if name in frozen)
+    return sum(parameters.values()) - frozen_size, frozen_size
+
+
+def patterns_for(frozen: set[str], names: list[str]) -> list[str]:
+    """The shortest list of module and parameter names that freezes exactly ``frozen`` among ``names``: a
+    module whose parameters are all frozen is named once (which also keeps its buffers), others name their
+    frozen parameters. What ticking boxes in the GUI's tree writes back into the pattern box."""
+    children: dict[str, list[str]] = {}
+    for name in names:
+        parts = name.split(".")
+        for depth in range(len(parts)):
+            parent, child = ".".join(parts[:depth]), ".".join(parts[: depth + 1])
+            siblings = children.setdefault(parent, [])
+            if child not in siblings:
+                siblings.append(child)
+    leaves = set(names)
+
+    def all_frozen(node: str) -> bool:
+        if node in leaves:
+            return node in frozen
+        return all(all_frozen(c) for c in children.get(node, []))
+
+    out: list[str] = []
+
+    def walk(node: str) -> None:
+        for child in children.get(node, []):
+            if child in leaves:
+                if child in frozen:
+                    out.append(child)
+            elif all_frozen(child) and any(_under_leaf(child, n) for n in frozen):
+                out.append(child)
+            else:
+                walk(child)
+
+    walk("")
+    return out
+
+
+def _under_leaf(module: str, name: str) -> bool:
+    return name.startswith(module + ".")
