@@ -217,6 +217,14 @@ def test_tensorboard_log(base, data_root, tmp_path, capsys):
                  "--tensorboard", str(logs), "--out", str(tmp_path / "o.pth")]) == 0  # fmt: skip
     assert any(name.startswith("events.out.tfevents") for name in os.listdir(logs))
     assert f"tensorboard --logdir {logs}" in capsys.readouterr().out
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    scalars = EventAccumulator(str(logs)).Reload().Tags()["scalars"]
+    assert {"train/loss", "val/accuracy"} <= set(scalars)
+    hparams = [d for d in logs.iterdir() if d.is_dir()]  # add_hparams writes its run in a sub-folder
+    assert hparams and set(EventAccumulator(str(hparams[0])).Reload().Tags()["scalars"]) >= {
+        "hparam/val_accuracy_after"
+    }
 
 
 DDP_SCRIPT = """

@@ -1,5 +1,7 @@
 """The Fine-tune tab: live counts, a short run with curve points, Cancel, save, Copy as command (offscreen)."""
 
+import os
+
 import pytest
 import torch
 from finetune_fixtures import write_square_digits, write_untrained_demo
@@ -104,3 +106,21 @@ def test_cancel_stops_between_batches(qtbot, panel):
 def test_copy_as_command_names_the_run(panel):
     line = panel.command()
     assert "finetune" in line and "--freeze 'conv1.*,bn1.*,conv2.*'" in line and "--batch-size 64" in line
+
+
+def test_settings_are_remembered_and_the_tensorboard_log_is_written(qtbot, panel, tmp_path, ui_settings):
+    logs = tmp_path / "tb"
+    panel.tensorboard.setText(str(logs))
+    panel.limit.setValue(256)
+    panel.new_head.setValue(10)
+    panel.update_bn.setChecked(True)
+    assert "--new-head 10" in panel.command() and "--update-frozen-bn" in panel.command()
+    panel.start()
+    qtbot.waitUntil(lambda: panel.result is not None, timeout=TIMEOUT)
+    assert any(n.startswith("events.out.tfevents") for n in os.listdir(logs))
+    assert f"tensorboard --logdir {logs}" in panel.status.text()
+    again = TrainingPanel(Session(), ui_settings)
+    qtbot.addWidget(again)
+    assert (again.limit.value(), again.new_head.value(), again.update_bn.isChecked(), again.tensorboard.text()) == (
+        256, 10, True, str(logs))  # fmt: skip
+    again.shutdown()

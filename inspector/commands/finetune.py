@@ -73,10 +73,9 @@ def settings_from_args(args):
 def run(args) -> int:
     from inspector.core.jobs import run_job
     from inspector.core.training import distributed
-    from inspector.core.training.loop import iter_finetune
     from inspector.core.training.prepare import checkpoint_dict, iter_guarded, prepare_run
     from inspector.core.training.saving import atomic_torch_save, check_target, sha256_of
-    from inspector.core.training.tensorboard import open_writer
+    from inspector.core.training.tensorboard import iter_logged_finetune
 
     settings = settings_from_args(args)
     world = distributed.world_from_env()
@@ -84,16 +83,13 @@ def run(args) -> int:
     base_sha = sha256_of(args.file)
     ckpt = load_or_fail(args.file, trust=args.trust)
     train = prepare_run(ckpt, settings, args.model_class, trust_class=args.trust, world=world)
-    writer = open_writer(settings.tensorboard) if settings.tensorboard and world.is_main else None
     try:
         show = None if args.json or not world.is_main else _printer()
-        result = run_job(iter_guarded(iter_finetune(train, writer), train.device, settings.batch_size), show)
+        result = run_job(iter_guarded(iter_logged_finetune(train), train.device, settings.batch_size), show)
         if world.is_main:
             atomic_torch_save(checkpoint_dict(result, train, os.path.abspath(args.file), base_sha), out)
         distributed.barrier(world)
     finally:
-        if writer is not None:
-            writer.close()
         distributed.finish(world)
     if sha256_of(args.file) != base_sha:  # the base file is only ever read; say so if something else wrote it
         print(f"warning: {args.file} changed on disk during the run", file=sys.stderr)
@@ -119,6 +115,8 @@ def _printer():
 
 
 def _report(result, train, out: str, settings) -> dict:
+    from inspector.core.training.tensorboard import open_command
+
     return {
         "frozen": list(result.plan.frozen_state),
         "trainable": list(result.plan.trainable),
@@ -135,9 +133,7 @@ def _report(result, train, out: str, settings) -> dict:
         "data": {"spec": train.data.spec, "classes": len(train.data.classes), "note": train.data.note},
         "model": train.architecture,
         "tensorboard": settings.tensorboard,
-        "tensorboard_command": f"tensorboard --logdir {settings.tensorboard}"
-        if settings.tensorboard
-        else None,
+        "tensorboard_command": open_command(settings.tensorboard) if settings.tensorboard else None,
     }
 
 

@@ -105,6 +105,9 @@ class TrainingPanel(QWidget):
         self.device.addItems(("auto", "cpu", "cuda"))
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
         self.limit = QSpinBox(minimum=0, maximum=10**8, value=0, specialValueText="all")
+        self.new_head = QSpinBox(minimum=1, maximum=100000, value=1, specialValueText="keep")
+        self.new_head.setToolTip("Replace the last Linear layer with a fresh one of this many classes, for data "
+                                 "with another number of classes (it trains even when its old layer was frozen)")  # fmt: skip
         self.update_bn = QCheckBox("BatchNorm statistics of frozen layers update")
         self.update_bn.setToolTip("Off (the default): frozen BatchNorm layers stay in eval mode, so their running "
                                   "mean and variance do not move either.")  # fmt: skip
@@ -116,7 +119,7 @@ class TrainingPanel(QWidget):
         grid = QGridLayout()
         pairs = (("Epochs", self.epochs), ("Learning rate", self.lr), ("Batch size", self.batch),
                  ("Optimizer", self.optimizer), ("Schedule", self.schedule), ("Device", self.device),
-                 ("Seed", self.seed), ("Images", self.limit))  # fmt: skip
+                 ("Seed", self.seed), ("Images", self.limit), ("New head", self.new_head))  # fmt: skip
         for i, (label, w) in enumerate(pairs):
             grid.addWidget(QLabel(label), i // 2, 2 * (i % 2))
             grid.addWidget(w, i // 2, 2 * (i % 2) + 1)
@@ -215,6 +218,7 @@ class TrainingPanel(QWidget):
             optimizer=self.optimizer.currentText(), schedule=self.schedule.currentText(),
             device=self.device.currentText(), seed=self.seed.value(), limit=self.limit.value() or None,
             update_frozen_bn=self.update_bn.isChecked(), tensorboard=self.tensorboard.text().strip() or None,
+            new_head=self.new_head.value() if self.new_head.value() > 1 else None,
         )  # fmt: skip
 
     def _restore_settings(self) -> None:
@@ -229,7 +233,8 @@ class TrainingPanel(QWidget):
             root = str(last_data_root() or "")
         self.data_root.setText(str(root))
         for key, widget, cast in (("epochs", self.epochs, int), ("batch", self.batch, int), ("seed", self.seed, int),
-                                  ("lr", self.lr, float)):  # fmt: skip
+                                  ("lr", self.lr, float), ("limit", self.limit, int),
+                                  ("new_head", self.new_head, int)):  # fmt: skip
             value = store.value(f"finetune/{key}")
             if value is not None:
                 widget.setValue(cast(value))
@@ -241,6 +246,8 @@ class TrainingPanel(QWidget):
             value = store.value(f"finetune/{key}")
             if value:
                 combo.setCurrentText(str(value))
+        self.update_bn.setChecked(str(store.value("finetune/update_bn", "false")).lower() == "true")
+        self.tensorboard.setText(str(store.value("finetune/tensorboard", "")))
 
     def _store_settings(self) -> None:
         store = self._store
@@ -252,8 +259,12 @@ class TrainingPanel(QWidget):
             ("batch", self.batch),
             ("seed", self.seed),
             ("lr", self.lr),
+            ("limit", self.limit),
+            ("new_head", self.new_head),
         ):
             store.setValue(f"finetune/{key}", widget.value())
+        store.setValue("finetune/update_bn", self.update_bn.isChecked())
+        store.setValue("finetune/tensorboard", self.tensorboard.text())
         for key, combo in (
             ("optimizer", self.optimizer),
             ("schedule", self.schedule),
@@ -328,12 +339,12 @@ class TrainingPanel(QWidget):
 
         def make_job():
             from inspector.core.training.changes import iter_changes, trained_checkpoint
-            from inspector.core.training.loop import iter_finetune
             from inspector.core.training.prepare import iter_guarded, prepare_run
+            from inspector.core.training.tensorboard import iter_logged_finetune
 
             run = prepare_run(ckpt, settings, spec, trust_class=trusted)
             self._run = run
-            result = yield from iter_guarded(iter_finetune(run), run.device, settings.batch_size)
+            result = yield from iter_guarded(iter_logged_finetune(run), run.device, settings.batch_size)
             trained = trained_checkpoint(result.module, ckpt.path)
             changes = yield from _full_bar(iter_changes(ckpt, trained))
             return result, trained, changes
@@ -398,6 +409,13 @@ class TrainingPanel(QWidget):
             f"({len(result.plan.frozen_state)} tensors); {result.samples_per_second:.0f} images/s on "
             f"{result.device}. Save as… writes a new checkpoint."
         )
+        folder = self._run.settings.tensorboard if self._run is not None else None
+        if folder:
+            from inspector.core.training.tensorboard import open_command
+
+            self.status.setText(
+                f"{self.status.text()}\nTensorBoard log: {folder} (open with: {open_command(folder)})"
+            )
         self.save_button.setEnabled(True)
         changed = len(self.change_result.changed)
         self.results.setTabText(
