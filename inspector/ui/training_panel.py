@@ -73,7 +73,7 @@ class TrainingPanel(QWidget):
     def _build(self) -> None:
         self.freeze_model = FreezeTreeModel(self)
         self.freeze_model.toggled.connect(self._on_tree_toggled)
-        self.freeze_tree = QTreeView(uniformRowHeights=True, alternatingRowColors=True)
+        self.freeze_tree = QTreeView(uniformRowHeights=True, alternatingRowColors=True, indentation=12)
         self.freeze_tree.setModel(self.freeze_model)
         for column in (SHAPE, DTYPE, BYTES, KIND):
             self.freeze_tree.setColumnHidden(column, True)
@@ -152,7 +152,7 @@ class TrainingPanel(QWidget):
         setup = QSplitter(Qt.Orientation.Horizontal)
         setup.addWidget(tree_box)
         setup.addWidget(settings_box)
-        setup.setSizes([260, 380])
+        setup.setSizes([300, 340])
         self.results = QTabWidget()
         self.results.addTab(self._build_curves(), "Curves")
         self.results.addTab(self._build_changes(), "Changes")
