@@ -119,8 +119,9 @@ def before_after(tmp_path):
 
 def test_diff_json_interface(before_after, capsys):
     code, out, err = run_cli(capsys, "diff", *before_after, "--json")
-    assert code == 0, err
+    assert code == 1, err  # the files differ: exit 1, like diff(1)
     doc = json.loads(out)
+    assert doc["identical"] is False
     assert {"tensors", "only_in_a", "only_in_b", "shape_mismatch"} <= set(doc)
     rows = {t["name"]: t for t in doc["tensors"]}
     assert all({"name", "changed", "max_abs", "rel_l2"} <= set(t) for t in doc["tensors"])
@@ -133,7 +134,7 @@ def test_diff_json_interface(before_after, capsys):
 
 def test_diff_table_is_sorted_by_rel_l2(before_after, capsys):
     code, out, _ = run_cli(capsys, "diff", *before_after)
-    assert code == 0
+    assert code == 1
     lines = out.splitlines()
     names = [line.split()[0] for line in lines[3:7]]
     assert names == [
@@ -146,10 +147,43 @@ def test_diff_table_is_sorted_by_rel_l2(before_after, capsys):
     assert "4 tensors compared: 3 changed (1 shape mismatch), 1 unchanged; 1 only in A, 1 only in B" in out
     assert "only in A (1): dropped" in out and "only in B (1): added" in out
     code, out, _ = run_cli(capsys, "diff", *before_after, "--changed")
-    assert "frozen.weight" not in out
+    assert code == 1 and "frozen.weight" not in out
 
 
 def test_diff_of_a_bad_file_is_one_line(before_after, tmp_path, capsys):
     (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
     code, out, err = run_cli(capsys, "diff", before_after[0], tmp_path / "bad.pth")
-    assert code == 1 and err.startswith("error: ") and "bad.pth" in err and err.count("\n") == 1
+    assert code == 2 and err.startswith("error: ") and "bad.pth" in err and err.count("\n") == 1
+    assert out == ""
+    code, _, err = run_cli(capsys, "diff", before_after[0], tmp_path / "missing.pth")
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_identical_files_exit_0_with_one_line(before_after, tmp_path, capsys):
+    a = before_after[0]
+    copy = tmp_path / "copy.pth"
+    torch.save(torch.load(a, weights_only=True), copy)  # same tensors, different bytes on disk
+    code, out, err = run_cli(capsys, "diff", a, copy)
+    assert (code, err) == (0, "")
+    assert out == f"identical: {a} and {copy}, 5 tensors equal\n"
+    code, out, _ = run_cli(capsys, "diff", a, copy, "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["identical"] is True and doc["summary"]["changed"] == 0
+    assert len(doc["tensors"]) == 5 and not any(t["changed"] for t in doc["tensors"])  # keys kept
+
+
+@pytest.mark.parametrize("change", ["only_in_b", "shape"])
+def test_any_difference_exits_1(tmp_path, capsys, change):
+    a = {"w": torch.ones(3)}
+    b = {"w": torch.ones(3), "extra": torch.zeros(1)} if change == "only_in_b" else {"w": torch.ones(4)}
+    torch.save(a, tmp_path / "a.pth")
+    torch.save(b, tmp_path / "b.pth")
+    code, out, _ = run_cli(capsys, "diff", tmp_path / "a.pth", tmp_path / "b.pth")
+    assert code == 1 and "identical" not in out
+
+
+def test_diff_help_states_the_exit_status(capsys):
+    with pytest.raises(SystemExit):
+        main(["diff", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "0 when every tensor is equal, 1 when something differs" in text and "2 on an error" in text
