@@ -68,20 +68,32 @@ def test_filters_options(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("tensor", "extra", "message"),
     [
-        ("nope", [], "no tensor named 'nope'"),
-        ("fc.bias", [], "bar plot"),
-        ("conv.weight", ["--channel", "9"], "input channel 9 does not exist"),
-        ("conv.weight", ["--channel", "red"], "--channel red"),
+        ("nope", [], "no tensor named 'nope'; run 'inspector list FILE' to see names"),
+        ("conv.weight", ["--channel", "9"], "conv.weight has 3 input channels (0-2), not 9; pick --channel 0..2"),
+        ("conv.weight", ["--channel", "-1"], "conv.weight has 3 input channels (0-2), not -1; pick --channel 0..2"),
+        ("conv.weight", ["--channel", "red"],
+         "--channel takes an input channel number, 'all' or 'rgb', not 'red'; pick --channel 0..2, all or rgb"),
+        ("conv4.weight", ["--channel", "rgb"],
+         "conv4.weight has 4 input channels (0-3) and --channel rgb needs 3; pick --channel 0..3 or all"),
+        ("depthwise.weight", ["--channel", "1"],
+         "depthwise.weight has 1 input channel (0), not 1; pick --channel 0"),
+        ("fc.weight", ["--channel", "1"],
+         "fc.weight [3, 4] is drawn as a heatmap, which has no input channels; leave out --channel 1"),
+        ("fc.bias", ["--channel", "0"],
+         "fc.bias [3] is drawn as a bar plot, which has no input channels; leave out --channel 0"),
+        ("empty", [], "empty is a 1-D tensor [0] with no elements; there is nothing to draw"),
+        ("step", ["--channel", "0"], "step is a 0-D tensor [] holding one value; 'inspector stats' prints it"),
     ],
-)
-def test_filters_errors_are_one_line(tmp_path, capsys, tensor, extra, message):
-    torch.save({"conv.weight": torch.randn(2, 3, 3, 3), "fc.weight": torch.zeros(3, 4), "fc.bias": torch.zeros(3)},
-               tmp_path / "m.pth")  # fmt: skip
-    code, out, err = run_cli(
-        capsys, "filters", tmp_path / "m.pth", "--tensor", tensor, "--out", tmp_path / "x.png", *extra
-    )
-    assert code == 1 and out == ""
-    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+)  # fmt: skip
+def test_filters_errors_are_one_sentence(tmp_path, capsys, tensor, extra, message):
+    """Each refusal is the file, then one sentence: no "'conv.weight' is input channel 9 does not exist"."""
+    path = tmp_path / "m.pth"
+    torch.save({"conv.weight": torch.randn(2, 3, 3, 3), "conv4.weight": torch.randn(2, 4, 3, 3),
+                "depthwise.weight": torch.randn(4, 1, 3, 3), "fc.weight": torch.zeros(3, 4), "fc.bias": torch.zeros(3),
+                "empty": torch.zeros(0), "step": torch.tensor(3)}, path)  # fmt: skip
+    code, out, err = run_cli(capsys, "filters", path, "--tensor", tensor, "--out", tmp_path / "x.png", *extra)
+    assert (code, out) == (1, "")
+    assert err == f"error: {path}: {message.replace('FILE', str(path))}\n"
     assert not (tmp_path / "x.png").exists()
 
 

@@ -31,36 +31,70 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _channel_options(text: str) -> dict:
+def channel_options(text: str, file: str, name: str, shape: tuple[int, ...]) -> dict:
+    """``filter_grid`` keywords for ``--channel TEXT``, checked against the weight's shape before it is read.
+
+    Every refusal is one sentence in the words of the command line ("conv1.weight has 3 input channels (0-2),
+    not 5; pick --channel 0..2").
+    """
+    from inspector.core.errors import InspectorError
+    from inspector.core.render import channel_range, view_kind
+
     if text == "auto":
         return {}
+    kind = view_kind(shape)
+    if kind != "filters":
+        raise InspectorError(
+            f"{file}: {name} {list(shape)} is drawn as a {'bar plot' if kind == 'bars' else kind}, which has no "
+            f"input channels; leave out --channel {text}"
+        )
+    cin = shape[1]
+    pick = "--channel 0" if cin == 1 else f"--channel 0..{cin - 1}"
     if text == "all":
         return {"composite": False}
     if text == "rgb":
+        if cin != 3:
+            raise InspectorError(
+                f"{file}: {name} has {channel_range(cin)} and --channel rgb needs 3; pick {pick} or all"
+            )
         return {"composite": True}
     try:
-        return {"channel": int(text)}
+        channel = int(text)
     except ValueError:
-        from inspector.core.errors import InspectorError
-
-        raise InspectorError(f"--channel {text}: use an input channel number, 'all' or 'rgb'") from None
+        raise InspectorError(
+            f"{file}: --channel takes an input channel number, 'all' or 'rgb', not '{text}'; pick {pick}, all or rgb"
+        ) from None
+    if not 0 <= channel < cin:
+        raise InspectorError(f"{file}: {name} has {channel_range(cin)}, not {channel}; pick {pick}")
+    return {"channel": channel}
 
 
 def run(args) -> int:
     from inspector.core.errors import InspectorError
-    from inspector.core.render import PNG_MAX_SIDE, READABLE_TILE_PX, filter_grid, save_png, view_kind
+    from inspector.core.render import (
+        PNG_MAX_SIDE,
+        READABLE_TILE_PX,
+        filter_grid,
+        save_png,
+        suggest_view,
+        view_kind,
+    )
 
     ckpt = load_or_fail(args.file, trust=args.trust, resolve=False)
     entry = ckpt.entry(args.tensor)
-    if view_kind(tuple(entry.shape)) == "heatmap":
+    shape = tuple(entry.shape)
+    if view_kind(shape) in ("empty", "scalar"):
+        raise InspectorError(f"{args.file}: {suggest_view(shape, entry.key)}")
+    options = channel_options(args.channel, args.file, entry.key, shape)
+    if view_kind(shape) == "heatmap":
         return write_heatmap(ckpt, entry, args.out)
     try:
         grid = filter_grid(
             ckpt.tensor(entry), normalize=args.normalize, min_tile_px=READABLE_TILE_PX, max_side=PNG_MAX_SIDE,
-            **_channel_options(args.channel),
+            name=entry.key, **options,
         )  # fmt: skip
     except InspectorError as exc:
-        raise InspectorError(f"{args.file}: '{entry.key}' is {exc.message}") from None
+        raise InspectorError(f"{args.file}: {exc.message}") from None
     rgb = grid.to_rgb()
     save_png(rgb, args.out)
     what = "RGB composite" if grid.composite else (f"input channel {grid.channel}" if grid.channel is not None

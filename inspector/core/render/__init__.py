@@ -42,6 +42,7 @@ from inspector.core.render.filter_grids import (
     READABLE_TILE_PX,
     FilterGrid,
     TilePixel,
+    channel_range,
     filter_grid,
 )
 from inspector.core.render.heatmaps import (
@@ -87,6 +88,7 @@ __all__ = [
     "Series",
     "TilePixel",
     "as_numpy32",
+    "channel_range",
     "diverging_rgb",
     "filter_grid",
     "heatmap_array",
