@@ -199,3 +199,34 @@ def test_diff_help_states_the_exit_status(capsys):
         main(["diff", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "0 when every tensor is equal, 1 when something differs" in text and "2 on an error" in text
+
+
+MAGIC = {"PNG": b"\x89PNG\r\n\x1a\n", "JPEG": b"\xff\xd8\xff"}
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [("w.png", "PNG"), ("w.jpg", "JPEG"), ("w.jpeg", "JPEG"), ("W.JPG", "JPEG"), ("w.PNG", "PNG")],
+)
+@pytest.mark.parametrize("tensor", ["conv.weight", "fc.weight"])
+def test_out_suffix_names_the_format(tmp_path, capsys, name, fmt, tensor):
+    torch.save({"conv.weight": torch.randn(4, 3, 3, 3), "fc.weight": torch.randn(3, 4)}, tmp_path / "m.pth")
+    out = tmp_path / name
+    code, _, err = run_cli(capsys, "filters", tmp_path / "m.pth", "--tensor", tensor, "--out", out)
+    assert code == 0, err
+    assert out.read_bytes().startswith(MAGIC[fmt])
+    with Image.open(out) as img:
+        assert img.format == fmt and img.mode == "RGB"
+
+
+@pytest.mark.parametrize("name", ["w.svg", "w.gif", "w"])
+def test_unsupported_suffix_is_refused_before_reading(tmp_path, capsys, name):
+    torch.save({"conv.weight": torch.randn(4, 3, 3, 3)}, tmp_path / "m.pth")
+    out = tmp_path / name
+    code, text, err = run_cli(capsys, "filters", tmp_path / "m.pth", "--tensor", "nope", "--out", out)
+    assert (code, text) == (1, "") and err.count("\n") == 1
+    assert err.startswith(f"error: {out}: pictures are written as .png, .jpg or .jpeg files, not as ")
+    assert err.rstrip().endswith(
+        "; name the output with one of those suffixes"
+    )  # not "no tensor named 'nope'"
+    assert not out.exists()

@@ -342,3 +342,15 @@ def test_upscale_makes_small_pictures_visible():
 )
 def test_histogram_bins_follow_rice_rule_within_bounds(numel, bins):
     assert render.bins_for(numel) == bins
+
+
+def test_save_image_writes_the_format_of_the_suffix(tmp_path):
+    rgb = render.filter_grid(conv_weight(4, 3, 3), min_tile_px=16).to_rgb()
+    assert render.save_image(rgb, tmp_path / "a.jpeg") == "JPEG"
+    assert (tmp_path / "a.jpeg").read_bytes()[:3] == b"\xff\xd8\xff"
+    with Image.open(tmp_path / "a.jpeg") as img:  # quality 95, no chroma subsampling: close to the PNG
+        assert np.abs(np.asarray(img).astype(int) - rgb).mean() < 3
+    assert render.save_image(rgb, tmp_path / "a.png") == "PNG"
+    with pytest.raises(InspectorError, match=r"a \.svg file; name the output"):
+        render.save_image(rgb, tmp_path / "a.svg")
+    assert not (tmp_path / "a.svg").exists()

@@ -18,7 +18,10 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--tensor", required=True, metavar="NAME", help="the conv weight (or matrix), e.g. conv1.weight"
     )
-    p.add_argument("--out", required=True, metavar="PNG", help="where to write the PNG")
+    p.add_argument(
+        "--out", required=True, metavar="PNG",
+        help="where to write the picture; the suffix names the format: .png, .jpg or .jpeg",
+    )  # fmt: skip
     p.add_argument(
         "--normalize", choices=("filter", "global"), default="filter",
         help="scale each filter by its own max |w| (default) or all by the weight's max |w|",
@@ -75,11 +78,13 @@ def run(args) -> int:
         PNG_MAX_SIDE,
         READABLE_TILE_PX,
         filter_grid,
-        save_png,
+        image_format,
+        save_image,
         suggest_view,
         view_kind,
     )
 
+    image_format(args.out)  # an unsupported suffix is refused before the file is read
     ckpt = load_or_fail(args.file, trust=args.trust, resolve=False)
     entry = ckpt.entry(args.tensor)
     shape = tuple(entry.shape)
@@ -96,7 +101,7 @@ def run(args) -> int:
     except InspectorError as exc:
         raise InspectorError(f"{args.file}: {exc.message}") from None
     rgb = grid.to_rgb()
-    save_png(rgb, args.out)
+    save_image(rgb, args.out)
     what = "RGB composite" if grid.composite else (f"input channel {grid.channel}" if grid.channel is not None
                                                    else "one row per filter, one column per input channel")  # fmt: skip
     print(
@@ -111,12 +116,12 @@ def run(args) -> int:
 
 def write_heatmap(ckpt, entry, out) -> int:
     """A matrix (or a tensor read as one) as the GUI's heatmap, upscaled to be readable."""
-    from inspector.core.render import heatmap_array, matrix_shape, save_png, upscale
+    from inspector.core.render import heatmap_array, matrix_shape, save_image, upscale
 
     matrix_rows_cols = matrix_shape(tuple(entry.shape))
     heat = heatmap_array(ckpt.tensor(entry).reshape(matrix_rows_cols))
     rgb = upscale(heat.to_rgb())
-    save_png(rgb, out)
+    save_image(rgb, out)
     drawn = "x".join(map(str, heat.values.shape))
     how = "exact" if heat.method == "exact" else f"{heat.method} of {heat.factor[0]}x{heat.factor[1]} blocks"
     print(

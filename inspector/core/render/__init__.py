@@ -16,7 +16,7 @@ Choices that shape what a person sees:
   factor is reported. Statistics and histogram counts always read every element (chunked).
 
 Each module has one job: ``colormap`` (the colours), ``shapes`` (which view suits a shape), ``conversion``
-(any tensor to plain values), ``filter_grids``, ``heatmaps``, ``series``, ``histograms`` and ``png``. Everything is re-exported here, so callers write ``from inspector.core import render`` and
+(any tensor to plain values), ``filter_grids``, ``heatmaps``, ``series``, ``histograms`` and ``png`` (image files). Everything is re-exported here, so callers write ``from inspector.core import render`` and
 ``render.filter_grid(...)`` whatever module a name lives in.
 
 :data:`CHUNK_ELEMENTS` is imported by ``heatmaps`` and ``histograms``, each under its own name; a test that
@@ -61,7 +61,14 @@ from inspector.core.render.histograms import (
     iter_histogram,
     iter_value_summary,
 )
-from inspector.core.render.png import save_png, upscale
+from inspector.core.render.png import (
+    IMAGE_FORMATS,
+    image_format,
+    save_image,
+    save_png,
+    supported_suffixes,
+    upscale,
+)
 from inspector.core.render.series import Series, series_1d
 from inspector.core.render.shapes import MAX_KERNEL, is_conv_weight, matrix_shape, suggest_view, view_kind
 
@@ -81,6 +88,7 @@ __all__ = [
     "FilterGrid",
     "Heatmap",
     "Histogram",
+    "IMAGE_FORMATS",
     "MAX_BINS",
     "bins_for",
     "Job",
@@ -93,6 +101,7 @@ __all__ = [
     "filter_grid",
     "heatmap_array",
     "histogram",
+    "image_format",
     "is_conv_weight",
     "iter_heatmap",
     "iter_histogram",
@@ -100,10 +109,12 @@ __all__ = [
     "matrix_shape",
     "robust_range",
     "run_job",
+    "save_image",
     "save_png",
     "scalar_value",
     "series_1d",
     "suggest_view",
+    "supported_suffixes",
     "upscale",
     "view_kind",
 ]
