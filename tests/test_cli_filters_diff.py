@@ -34,11 +34,14 @@ def test_resnet18_conv1_png_has_64_readable_rgb_tiles(resnet18_file, tmp_path, c
     assert "64 filters" in text and "8x8 tiles" in text and "RGB composite" in text
     with Image.open(out) as img:
         assert img.mode == "RGB"
-        rgb = np.asarray(img)
+        png = np.asarray(img)
     weight = torch.load(resnet18_file, weights_only=True)["conv1.weight"]
     grid = render.filter_grid(weight, min_tile_px=render.READABLE_TILE_PX, max_side=render.PNG_MAX_SIDE)
     assert grid.tile_h >= 28 and (grid.rows, grid.cols) == (8, 8)
-    np.testing.assert_array_equal(rgb, grid.to_rgb())
+    figure = render.grid_figure(grid, "conv1.weight", "resnet18.pth")
+    np.testing.assert_array_equal(png, figure.rgb)  # the title and the colour bar around ...
+    rgb = figure.picture()
+    np.testing.assert_array_equal(rgb, grid.to_rgb())  # ... the mosaic, pixel for pixel
     tiles = 0
     for r in range(8):
         for c in range(8):
@@ -59,10 +62,7 @@ def test_filters_options(tmp_path, capsys):
     code, text, _ = run_cli(
         capsys, "filters", tmp_path / "c.pth", "--tensor", "conv.weight", "--out", tmp_path / "a.png"
     )
-    assert code == 0 and "one row per filter" in text
-    with Image.open(tmp_path / "a.png") as img:
-        width, height = img.size
-    assert height > width  # 6 filter rows of 4 input-channel columns
+    assert code == 0 and "one row per filter" in text and "in 6x4 tiles" in text  # 6 filters x 4 channels
 
 
 @pytest.mark.parametrize(
@@ -105,12 +105,77 @@ def test_filters_writes_a_matrix_as_its_heatmap(tmp_path, capsys):
     code, text, _ = run_cli(capsys, "filters", tmp_path / "m.pth", "--tensor", "fc.weight", "--out", out)
     assert code == 0 and "heatmap of fc.weight [3, 4] drawn as 3x4 (exact)" in text
     with Image.open(out) as img:
-        rgb = np.asarray(img.convert("RGB"))
+        png = np.asarray(img.convert("RGB"))
+    figure = render.heatmap_figure(render.heatmap_array(weight), "fc.weight", "m.pth", (3, 4))
+    np.testing.assert_array_equal(png, figure.rgb)
+    rgb = figure.picture()
     height, width, _ = rgb.shape
     assert width / height == pytest.approx(4 / 3, rel=0.02)  # upscaled evenly, cells stay square
     top_left, bottom_right, middle = rgb[2, 2], rgb[-3, -3], rgb[height // 2, width // 2]
     assert top_left[0] > top_left[2] and bottom_right[2] > bottom_right[0]  # +1 red, -1 blue
     assert tuple(middle) == render.NEUTRAL_RGB  # zero is the neutral centre of the map
+
+
+def colour_bar_column(figure) -> np.ndarray:
+    """The middle column of the figure's colour bar, top to bottom, inside its border."""
+    y, x, h, w = figure.colour_bar_box
+    return figure.rgb[y + 1 : y + h - 1, x + w // 2]
+
+
+def test_filters_png_has_a_title_and_the_guis_colour_bar(tmp_path, capsys):
+    torch.save({"conv.weight": torch.randn(8, 4, 3, 3)}, tmp_path / "m.pth")
+    out = tmp_path / "g.png"
+    code, _, err = run_cli(capsys, "filters", tmp_path / "m.pth", "--tensor", "conv.weight", "--channel", "2",
+                           "--normalize", "global", "--out", out)  # fmt: skip
+    assert code == 0, err
+    with Image.open(out) as img:
+        png = np.asarray(img)
+    grid = render.filter_grid(torch.load(tmp_path / "m.pth")["conv.weight"], "global", 2,
+                              min_tile_px=render.READABLE_TILE_PX, max_side=render.PNG_MAX_SIDE)  # fmt: skip
+    figure = render.grid_figure(grid, "conv.weight", "m.pth")
+    np.testing.assert_array_equal(png, figure.rgb)
+    y, x, h, w = figure.picture_box
+    assert figure.colour_bar_box[1] > x + w  # right of the mosaic
+    assert y > 30 and (png[:y] != 255).any(axis=-1).sum() > 200  # a title above the mosaic: ink, not paper
+    bar = colour_bar_column(figure)
+    assert len(bar) > 150
+    assert tuple(bar[0]) == tuple(render.DIVERGING_LUT[-1]) and tuple(bar[-1]) == tuple(
+        render.DIVERGING_LUT[0]
+    )
+    assert tuple(bar[(len(bar) - 1) // 2]) == render.NEUTRAL_RGB  # 0 in the middle, as in the GUI's bar
+    title = render.tensor_title("m.pth", "conv.weight", (8, 4, 3, 3))
+    assert title == "m.pth · conv.weight [8, 4, 3, 3]"
+    description = render.tensor_figures.grid_description(grid)
+    assert "input channel 2 of 4" in description and f"±{grid.value_range[1]:.4g}" in description
+
+
+def test_filters_draws_a_bias_as_bars_and_a_long_vector_as_a_line(tmp_path, capsys):
+    long = torch.zeros(5000)
+    long[3500] = 4.0
+    torch.save({"fc.bias": torch.tensor([1.0, -1.0, 0.5]), "emb.scale": long}, tmp_path / "m.pth")
+    code, text, err = run_cli(
+        capsys, "filters", tmp_path / "m.pth", "--tensor", "fc.bias", "--out", tmp_path / "b.png"
+    )
+    assert code == 0, err
+    assert text == f"wrote {tmp_path / 'b.png'}: PNG " + text.split("PNG ")[1]
+    assert "bar plot of fc.bias [3]: 3 values" in text
+    with Image.open(tmp_path / "b.png") as img:
+        rgb = np.asarray(img)
+    red = np.argwhere((rgb == render.DIVERGING_LUT[-1]).all(axis=-1))  # +1: the full red end
+    blue = np.argwhere((rgb == render.DIVERGING_LUT[0]).all(axis=-1))  # -1: the full blue end
+    assert len(red) > 1000 and len(blue) > 1000
+    assert red[:, 0].max() <= blue[:, 0].min()  # the positive bar above the negative one (they meet at 0) ...
+    assert red[:, 1].max() < blue[:, 1].min()  # ... and left of it, in index order
+    code, text, err = run_cli(
+        capsys, "filters", tmp_path / "m.pth", "--tensor", "emb.scale", "--out", tmp_path / "l.png"
+    )
+    assert code == 0, err
+    assert "line plot of emb.scale [5000]: 5000 values, each point the absmax of 2 values" in text
+    with Image.open(tmp_path / "l.png") as img:
+        rgb = np.asarray(img)
+    line = np.argwhere((rgb == render.plots.LINE_RGB).all(axis=-1))
+    peak_x = line[line[:, 0].argmin(), 1]  # the highest point of the line: the spike at 3500 of 5000
+    assert (peak_x - line[:, 1].min()) / np.ptp(line[:, 1]) == pytest.approx(0.7, abs=0.01)
 
 
 @pytest.fixture

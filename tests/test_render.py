@@ -354,3 +354,66 @@ def test_save_image_writes_the_format_of_the_suffix(tmp_path):
     with pytest.raises(InspectorError, match=r"a \.svg file; name the output"):
         render.save_image(rgb, tmp_path / "a.svg")
     assert not (tmp_path / "a.svg").exists()
+
+
+# -- figures (title, colour bar) and 1-D plots -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("lo", "hi", "ticks"),
+    [(-0.21, 0.18, [-0.3, -0.2, -0.1, 0.0, 0.1, 0.2]), (0.0, 4.0, [0, 1, 2, 3, 4]), (0.0, 1000.0, [0, 250, 500, 750, 1000]),
+     (2.0, 2.0, [1.0, 1.5, 2.0, 2.5, 3.0])],
+)  # fmt: skip
+def test_nice_ticks_are_round_and_cover_the_range(lo, hi, ticks):
+    np.testing.assert_allclose(render.nice_ticks(lo, hi), ticks, atol=1e-12)
+
+
+def test_figure_keeps_the_picture_exact_and_adds_a_colour_bar_of_the_guis_map():
+    picture = render.filter_grid(conv_weight(6, 2, 3), min_tile_px=16).to_rgb()
+    fig = render.figure(picture, "m.pth · conv.weight [6, 2, 3, 3]", "a line", render.ColourScale(-2.0, 2.0))
+    np.testing.assert_array_equal(fig.picture(), picture)
+    y, x, h, w = fig.colour_bar_box
+    inside = fig.rgb[y + 1 : y + h - 1, x + w // 2]
+    np.testing.assert_array_equal(inside[0], render.DIVERGING_LUT[-1])  # +2 at the top: the red end
+    np.testing.assert_array_equal(inside[-1], render.DIVERGING_LUT[0])  # -2 at the bottom: the blue end
+    assert tuple(inside[(len(inside) - 1) // 2]) == render.NEUTRAL_RGB  # 0 exactly in the middle
+    assert h % 2 == 1 and h >= 161
+    labels = fig.rgb[y : y + h, x + w + 2 : x + w + 60]
+    assert (labels.min(axis=-1) < 128).sum() > 50  # tick labels beside the bar
+    no_bar = render.figure(picture, "t", "s", None)
+    assert no_bar.colour_bar_box is None and no_bar.rgb.shape[1] < fig.rgb.shape[1]
+
+
+def test_composite_figures_get_a_grey_bar_and_per_filter_scales_say_so():
+    grid = render.filter_grid(conv_weight(4, 3, 3), min_tile_px=16)
+    fig = render.grid_figure(grid, "conv1.weight", "m.pth")
+    y, x, h, w = fig.colour_bar_box
+    inside = fig.rgb[y + 1 : y + h - 1, x + w // 2]
+    assert tuple(inside[0]) == (255, 255, 255) and tuple(inside[-1]) == (0, 0, 0)
+    assert (inside[:, 0] == inside[:, 1]).all() and (inside[:, 1] == inside[:, 2]).all()
+    text = render.tensor_figures.grid_description(grid)
+    assert text.startswith("4 filters in 2x2 tiles · RGB = input channels 0, 1, 2")
+    assert "each filter scaled to ±1 by its own max |w|" in text
+
+
+def test_big_pictures_get_bigger_type():
+    assert render.figures.type_scale(500, 300) == 1 and render.figures.type_scale(4096, 3000) == 3
+
+
+def test_bars_grow_from_zero_in_index_order_and_lines_keep_an_outlier():
+    rgb = render.series_picture(render.series_1d(torch.tensor([-1.0, 0.25, 1.0])))
+    red = np.argwhere((rgb == render.DIVERGING_LUT[-1]).all(axis=-1))
+    blue = np.argwhere((rgb == render.DIVERGING_LUT[0]).all(axis=-1))
+    assert blue[:, 1].max() < red[:, 1].min()  # index 0 left of index 2
+    assert red[:, 0].max() <= blue[:, 0].min()  # +1 above the zero line, -1 below it
+    height = red[:, 0].max() - red[:, 0].min()
+    assert height == pytest.approx(blue[:, 0].max() - blue[:, 0].min(), abs=2)  # |+1| == |-1|
+    spike = torch.zeros(100_000)
+    spike[25_000] = -3.0
+    line = render.series_picture(render.series_1d(spike))
+    blue_line = np.argwhere((line == render.plots.LINE_RGB).all(axis=-1))
+    lowest = blue_line[blue_line[:, 0].argmax(), 1]
+    assert (lowest - blue_line[:, 1].min()) / np.ptp(blue_line[:, 1]) == pytest.approx(0.25, abs=0.01)
+
+
+@pytest.mark.parametrize(("length", "ticks"), [(3, [0, 1, 2]), (13, [0, 5, 10]), (64, [0, 20, 40, 60])])
+def test_index_ticks_are_whole_elements(length, ticks):
+    assert render.plots._index_ticks(render.series_1d(torch.zeros(length))) == ticks
