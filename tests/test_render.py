@@ -417,3 +417,9 @@ def test_bars_grow_from_zero_in_index_order_and_lines_keep_an_outlier():
 @pytest.mark.parametrize(("length", "ticks"), [(3, [0, 1, 2]), (13, [0, 5, 10]), (64, [0, 20, 40, 60])])
 def test_index_ticks_are_whole_elements(length, ticks):
     assert render.plots._index_ticks(render.series_1d(torch.zeros(length))) == ticks
+
+
+def test_colour_bar_is_as_tall_as_the_picture_within_bounds():
+    bar_height = render.figures.bar_height
+    assert bar_height(56, 12, 1) == 161 and bar_height(400, 12, 1) == 401 and bar_height(3000, 12, 1) == 769
+    assert bar_height(256, 36, 3) == 257  # a wide 256 px heatmap with large type: no bar twice its height

@@ -88,6 +88,13 @@ def colour_ramp(height: int, ramp: str) -> np.ndarray:
     return DIVERGING_LUT[index][:, None, :]
 
 
+def bar_height(picture_h: int, text_px: int, s: int) -> int:
+    """As tall as the picture, within bounds: room for 3 labels (large type: a short, wide heatmap must not get
+    a bar many times its height) and no taller than ``BAR_MAX_H``; always odd."""
+    low = max(BAR_MIN_H, 6 * text_px)
+    return min(max(picture_h, low), BAR_MAX_H * s) | 1
+
+
 def colour_bar(scale: ColourScale, height: int, s: int) -> tuple[np.ndarray, list[tuple[int, str]]]:
     """The bar's pixels (with a 1 px ink border) and its labels as ``(row, text)``: hi, 0 and lo."""
     width = BAR_W * s
@@ -106,7 +113,7 @@ def figure(picture: np.ndarray, title: str, subtitle: str, scale: ColourScale | 
     s = type_scale(pw, ph)
     title_px, text_px, margin, gap = TITLE_PX * s, TEXT_PX * s, MARGIN * s, GAP * s
     head_h = text_size(title, title_px)[1] + gap // 2 + text_size(subtitle, text_px)[1]
-    bar_h = min(max(ph | 1, BAR_MIN_H * s | 1), BAR_MAX_H * s | 1)
+    bar_h = bar_height(ph, text_px, s)
     bar_block_w, bar_box = 0, None
     if scale is not None:
         bar, labels = colour_bar(scale, bar_h, s)
