@@ -1,7 +1,8 @@
 """``python -m inspector <verb>``: every capability of the core, headless.
 
 Each verb lives in ``inspector/commands/<verb>.py`` with ``add_parser(subparsers)`` and ``run(args) -> int``.
-Expected failures (:class:`InspectorError`) print one line ``error: ...`` on stderr and exit 1; no traceback.
+Expected failures (:class:`InspectorError`) print one line ``error: ...`` on stderr and exit 1 (a verb whose
+normal results use exit 1 sets ``error_exit_code``: ``diff`` exits 2, like diff(1)); no traceback.
 torch is imported only inside the verbs that need it.
 """
 
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except InspectorError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
-        return 1
+        return getattr(args, "error_exit_code", 1)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

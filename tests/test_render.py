@@ -118,10 +118,14 @@ def test_channel_choice_and_composite_rules():
     assert one.layout == "filters" and (one.rows, one.cols) == (2, 3) and one.channel == 2
     np.testing.assert_allclose(tile(one, 1, 1), w[4, 2].numpy() / w[4].abs().max().item(), rtol=1e-6)
     assert tile(one, 1, 2).size and np.isnan(tile(one, 1, 2)).all()  # the 6th place of 5 filters is empty
-    with pytest.raises(InspectorError, match="3 input channels"):
+    with pytest.raises(
+        InspectorError, match=r"^the weight has 4 input channels \(0-3\) and an RGB composite needs 3;"
+    ):
         render.filter_grid(w, composite=True)
-    with pytest.raises(InspectorError, match="channel 7"):
-        render.filter_grid(w, channel=7)
+    with pytest.raises(
+        InspectorError, match=r"^conv.weight has 4 input channels \(0-3\), not 7; pick a channel from 0"
+    ):
+        render.filter_grid(w, channel=7, name="conv.weight")
     three = conv_weight(5, 3, 3)
     assert not render.filter_grid(three, composite=False).composite
     assert render.filter_grid(three, channel=1).channel == 1
@@ -178,8 +182,10 @@ def test_too_many_pixels_shows_the_first_filters_with_a_note():
 
 @pytest.mark.parametrize("shape", [(10,), (3, 4), (2, 3, 4, 5, 6, 7)])
 def test_non_conv_tensors_are_refused_with_a_suggestion(shape):
-    with pytest.raises(InspectorError, match="heatmap|bar plot|not a conv"):
-        render.filter_grid(torch.zeros(shape))
+    with pytest.raises(
+        InspectorError, match=rf"^w is a {len(shape)}-D tensor \[.*not a conv weight.*; draw it as a"
+    ):
+        render.filter_grid(torch.zeros(shape), name="w")
 
 
 def test_nan_weights_show_in_their_own_colour():
@@ -336,3 +342,84 @@ def test_upscale_makes_small_pictures_visible():
 )
 def test_histogram_bins_follow_rice_rule_within_bounds(numel, bins):
     assert render.bins_for(numel) == bins
+
+
+def test_save_image_writes_the_format_of_the_suffix(tmp_path):
+    rgb = render.filter_grid(conv_weight(4, 3, 3), min_tile_px=16).to_rgb()
+    assert render.save_image(rgb, tmp_path / "a.jpeg") == "JPEG"
+    assert (tmp_path / "a.jpeg").read_bytes()[:3] == b"\xff\xd8\xff"
+    with Image.open(tmp_path / "a.jpeg") as img:  # quality 95, no chroma subsampling: close to the PNG
+        assert np.abs(np.asarray(img).astype(int) - rgb).mean() < 3
+    assert render.save_image(rgb, tmp_path / "a.png") == "PNG"
+    with pytest.raises(InspectorError, match=r"a \.svg file; name the output"):
+        render.save_image(rgb, tmp_path / "a.svg")
+    assert not (tmp_path / "a.svg").exists()
+
+
+# -- figures (title, colour bar) and 1-D plots -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("lo", "hi", "ticks"),
+    [(-0.21, 0.18, [-0.3, -0.2, -0.1, 0.0, 0.1, 0.2]), (0.0, 4.0, [0, 1, 2, 3, 4]), (0.0, 1000.0, [0, 250, 500, 750, 1000]),
+     (2.0, 2.0, [1.0, 1.5, 2.0, 2.5, 3.0])],
+)  # fmt: skip
+def test_nice_ticks_are_round_and_cover_the_range(lo, hi, ticks):
+    np.testing.assert_allclose(render.nice_ticks(lo, hi), ticks, atol=1e-12)
+
+
+def test_figure_keeps_the_picture_exact_and_adds_a_colour_bar_of_the_guis_map():
+    picture = render.filter_grid(conv_weight(6, 2, 3), min_tile_px=16).to_rgb()
+    fig = render.figure(picture, "m.pth · conv.weight [6, 2, 3, 3]", "a line", render.ColourScale(-2.0, 2.0))
+    np.testing.assert_array_equal(fig.picture(), picture)
+    y, x, h, w = fig.colour_bar_box
+    inside = fig.rgb[y + 1 : y + h - 1, x + w // 2]
+    np.testing.assert_array_equal(inside[0], render.DIVERGING_LUT[-1])  # +2 at the top: the red end
+    np.testing.assert_array_equal(inside[-1], render.DIVERGING_LUT[0])  # -2 at the bottom: the blue end
+    assert tuple(inside[(len(inside) - 1) // 2]) == render.NEUTRAL_RGB  # 0 exactly in the middle
+    assert h % 2 == 1 and h >= 161
+    labels = fig.rgb[y : y + h, x + w + 2 : x + w + 60]
+    assert (labels.min(axis=-1) < 128).sum() > 50  # tick labels beside the bar
+    no_bar = render.figure(picture, "t", "s", None)
+    assert no_bar.colour_bar_box is None and no_bar.rgb.shape[1] < fig.rgb.shape[1]
+
+
+def test_composite_figures_get_a_grey_bar_and_per_filter_scales_say_so():
+    grid = render.filter_grid(conv_weight(4, 3, 3), min_tile_px=16)
+    fig = render.grid_figure(grid, "conv1.weight", "m.pth")
+    y, x, h, w = fig.colour_bar_box
+    inside = fig.rgb[y + 1 : y + h - 1, x + w // 2]
+    assert tuple(inside[0]) == (255, 255, 255) and tuple(inside[-1]) == (0, 0, 0)
+    assert (inside[:, 0] == inside[:, 1]).all() and (inside[:, 1] == inside[:, 2]).all()
+    text = render.tensor_figures.grid_description(grid)
+    assert text.startswith("4 filters in 2x2 tiles · RGB = input channels 0, 1, 2")
+    assert "each filter scaled to ±1 by its own max |w|" in text
+
+
+def test_big_pictures_get_bigger_type():
+    assert render.figures.type_scale(500, 300) == 1 and render.figures.type_scale(4096, 3000) == 3
+
+
+def test_bars_grow_from_zero_in_index_order_and_lines_keep_an_outlier():
+    rgb = render.series_picture(render.series_1d(torch.tensor([-1.0, 0.25, 1.0])))
+    red = np.argwhere((rgb == render.DIVERGING_LUT[-1]).all(axis=-1))
+    blue = np.argwhere((rgb == render.DIVERGING_LUT[0]).all(axis=-1))
+    assert blue[:, 1].max() < red[:, 1].min()  # index 0 left of index 2
+    assert red[:, 0].max() <= blue[:, 0].min()  # +1 above the zero line, -1 below it
+    height = red[:, 0].max() - red[:, 0].min()
+    assert height == pytest.approx(blue[:, 0].max() - blue[:, 0].min(), abs=2)  # |+1| == |-1|
+    spike = torch.zeros(100_000)
+    spike[25_000] = -3.0
+    line = render.series_picture(render.series_1d(spike))
+    blue_line = np.argwhere((line == render.plots.LINE_RGB).all(axis=-1))
+    lowest = blue_line[blue_line[:, 0].argmax(), 1]
+    assert (lowest - blue_line[:, 1].min()) / np.ptp(blue_line[:, 1]) == pytest.approx(0.25, abs=0.01)
+
+
+@pytest.mark.parametrize(("length", "ticks"), [(3, [0, 1, 2]), (13, [0, 5, 10]), (64, [0, 20, 40, 60])])
+def test_index_ticks_are_whole_elements(length, ticks):
+    assert render.plots._index_ticks(render.series_1d(torch.zeros(length))) == ticks
+
+
+def test_colour_bar_is_as_tall_as_the_picture_within_bounds():
+    bar_height = render.figures.bar_height
+    assert bar_height(56, 12, 1) == 161 and bar_height(400, 12, 1) == 401 and bar_height(3000, 12, 1) == 769
+    assert bar_height(256, 36, 3) == 257  # a wide 256 px heatmap with large type: no bar twice its height

@@ -2,7 +2,11 @@
 
 The table is sorted by relative L2 change (largest first), unchanged tensors last; ``--json`` prints
 ``{"tensors": [{"name", "changed", "max_abs", "rel_l2", ...}], "only_in_a": [...], "only_in_b": [...],
-"shape_mismatch": [...]}`` with null where a number has no meaning.
+"shape_mismatch": [...], "identical": bool}`` with null where a number has no meaning. Identical files print one
+"identical: ..." line instead of a table of unchanged rows.
+
+Exit status follows diff(1) and cmp(1), so scripts can test it: 0 when every tensor is equal, 1 when something
+differs, 2 on an error (one ``error:`` line).
 """
 
 from __future__ import annotations
@@ -11,10 +15,15 @@ import json
 import sys
 
 ONLY_IN_SHOWN = 8  # names listed per "only in" line of the table; --json has them all
+EXIT_IDENTICAL, EXIT_DIFFERENT, EXIT_ERROR = 0, 1, 2  # diff(1)/cmp(1)
+EXIT_STATUS_HELP = (
+    "exit status (like diff(1) and cmp(1)): 0 when every tensor is equal, 1 when something differs "
+    "(a changed value, a shape mismatch, a tensor in one file only), 2 on an error"
+)
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("diff", help="compare the tensors of two checkpoints")
+    p = sub.add_parser("diff", help="compare the tensors of two checkpoints", epilog=EXIT_STATUS_HELP)
     p.add_argument("file", metavar="A", help="first checkpoint (the reference: rel_l2 is relative to it)")
     p.add_argument("file_b", metavar="B", help="second checkpoint")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -22,7 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--trust", action="store_true", help="import the classes the files name (runs code from them)"
     )
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, error_exit_code=EXIT_ERROR)
 
 
 def sort_key(row) -> tuple:
@@ -41,9 +50,19 @@ def run(args) -> int:
     if args.json:
         json.dump(result.to_json(), sys.stdout, indent=1, allow_nan=False)
         sys.stdout.write("\n")
-        return 0
-    print_table(result, changed_only=args.changed)
-    return 0
+    elif result.identical:
+        print_identical(result)
+    else:
+        print_table(result, changed_only=args.changed)
+    return EXIT_IDENTICAL if result.identical else EXIT_DIFFERENT
+
+
+def print_identical(result) -> None:
+    """One line rather than a table of "no" rows: nothing differs, so there is nothing to rank."""
+    count = len(result.tensors)
+    print(f"identical: {result.path_a} and {result.path_b}, {count} tensor{'s' if count != 1 else ''} equal")
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _num(x) -> str:

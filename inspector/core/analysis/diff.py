@@ -110,6 +110,11 @@ class DiffResult:
     def changed(self) -> list[TensorDiff]:
         return [t for t in self.tensors if t.changed]
 
+    @property
+    def identical(self) -> bool:
+        """Every tensor equal and none in one file only: what ``diff`` exits 0 for."""
+        return not (self.changed or self.only_in_a or self.only_in_b)
+
     def summary_line(self) -> str:
         """'5 tensors compared: 3 changed (1 shape mismatch), 2 unchanged; 1 only in A' - for table headers."""
         changed, mismatched = len(self.changed), len(self.shape_mismatch)
@@ -151,6 +156,7 @@ class DiffResult:
                 "only_in_b": len(self.only_in_b),
             },
             "warnings": list(self.warnings),
+            "identical": self.identical,
         }
 
 

@@ -16,7 +16,8 @@ Choices that shape what a person sees:
   factor is reported. Statistics and histogram counts always read every element (chunked).
 
 Each module has one job: ``colormap`` (the colours), ``shapes`` (which view suits a shape), ``conversion``
-(any tensor to plain values), ``filter_grids``, ``heatmaps``, ``series``, ``histograms`` and ``png``. Everything is re-exported here, so callers write ``from inspector.core import render`` and
+(any tensor to plain values), ``filter_grids``, ``heatmaps``, ``series``, ``histograms``, ``png`` (image files), ``figures`` (title and colour bar),
+``plots`` (1-D bar and line plots) and ``tensor_figures`` (the ``filters`` verb's titled pictures). Everything is re-exported here, so callers write ``from inspector.core import render`` and
 ``render.filter_grid(...)`` whatever module a name lives in.
 
 :data:`CHUNK_ELEMENTS` is imported by ``heatmaps`` and ``histograms``, each under its own name; a test that
@@ -36,12 +37,14 @@ from inspector.core.render.colormap import (
     diverging_rgb,
 )
 from inspector.core.render.conversion import as_numpy32, scalar_value
+from inspector.core.render.figures import ColourScale, Figure, figure
 from inspector.core.render.filter_grids import (
     MAX_PIXELS,
     PNG_MAX_SIDE,
     READABLE_TILE_PX,
     FilterGrid,
     TilePixel,
+    channel_range,
     filter_grid,
 )
 from inspector.core.render.heatmaps import (
@@ -60,11 +63,29 @@ from inspector.core.render.histograms import (
     iter_histogram,
     iter_value_summary,
 )
-from inspector.core.render.png import save_png, upscale
+from inspector.core.render.plots import nice_ticks, series_picture
+from inspector.core.render.png import (
+    IMAGE_FORMATS,
+    image_format,
+    save_image,
+    save_png,
+    supported_suffixes,
+    upscale,
+)
 from inspector.core.render.series import Series, series_1d
 from inspector.core.render.shapes import MAX_KERNEL, is_conv_weight, matrix_shape, suggest_view, view_kind
+from inspector.core.render.tensor_figures import grid_figure, heatmap_figure, series_figure, tensor_title
 
 __all__ = [
+    "tensor_title",
+    "series_figure",
+    "heatmap_figure",
+    "grid_figure",
+    "series_picture",
+    "nice_ticks",
+    "figure",
+    "Figure",
+    "ColourScale",
     "BACKGROUND_RGB",
     "CHUNK_ELEMENTS",
     "DIVERGING_LUT",
@@ -80,6 +101,7 @@ __all__ = [
     "FilterGrid",
     "Heatmap",
     "Histogram",
+    "IMAGE_FORMATS",
     "MAX_BINS",
     "bins_for",
     "Job",
@@ -87,10 +109,12 @@ __all__ = [
     "Series",
     "TilePixel",
     "as_numpy32",
+    "channel_range",
     "diverging_rgb",
     "filter_grid",
     "heatmap_array",
     "histogram",
+    "image_format",
     "is_conv_weight",
     "iter_heatmap",
     "iter_histogram",
@@ -98,10 +122,12 @@ __all__ = [
     "matrix_shape",
     "robust_range",
     "run_job",
+    "save_image",
     "save_png",
     "scalar_value",
     "series_1d",
     "suggest_view",
+    "supported_suffixes",
     "upscale",
     "view_kind",
 ]

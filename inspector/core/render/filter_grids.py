@@ -129,7 +129,7 @@ class FilterGrid:
         return f, c, y, x
 
 
-def _kernel_4d(w: np.ndarray) -> tuple[np.ndarray, str]:
+def _kernel_4d(w: np.ndarray, name: str) -> tuple[np.ndarray, str]:
     """``[out, in, kh, kw']`` from a conv1d/2d/3d weight, and a note on how it was folded."""
     if w.ndim == 4:
         return w, ""
@@ -139,17 +139,23 @@ def _kernel_4d(w: np.ndarray) -> tuple[np.ndarray, str]:
         out, cin, d, h, kw = w.shape
         folded = w.transpose(0, 1, 3, 2, 4).reshape(out, cin, h, d * kw)
         return folded, f"conv3d kernel: its {d} depth slices are side by side in each tile"
-    raise InspectorError(suggest_view(w.shape))
+    raise InspectorError(suggest_view(w.shape, name))
 
 
-def _resolve_mode(cin: int, channel: int | None, composite: bool | str) -> tuple[bool, int | None]:
+def channel_range(cin: int) -> str:
+    """'3 input channels (0-2)', '1 input channel (0)': the words every channel refusal uses."""
+    return f"{cin} input channel{'s' if cin != 1 else ''} ({'0' if cin == 1 else f'0-{cin - 1}'})"
+
+
+def _resolve_mode(cin: int, channel: int | None, composite: bool | str, name: str) -> tuple[bool, int | None]:
+    """Each refusal is one sentence with ``name`` as its subject, so a caller only prefixes the file."""
     if channel is not None and not 0 <= channel < cin:
         raise InspectorError(
-            f"input channel {channel} does not exist: the weight has {cin} input channels (0-{cin - 1})"
+            f"{name} has {channel_range(cin)}, not {channel}; pick a channel from 0 to {cin - 1}"
         )
     if composite is True and cin != 3:
         raise InspectorError(
-            f"an RGB composite needs 3 input channels; the weight has {cin}; pick one channel"
+            f"{name} has {channel_range(cin)} and an RGB composite needs 3; pick one channel or all of them"
         )
     use_composite = channel is None and cin == 3 and composite in (True, "auto")
     if channel is None and cin == 1:
@@ -180,7 +186,7 @@ def _fit_scale(kh, kw, rows, cols, min_tile_px, max_side, max_pixels, pointwise)
 
 def filter_grid(
     weight, normalize: str = "filter", channel: int | None = None, composite: bool | str = "auto",
-    *, min_tile_px: int = 1, max_side: int | None = None, max_pixels: int = MAX_PIXELS,
+    *, min_tile_px: int = 1, max_side: int | None = None, max_pixels: int = MAX_PIXELS, name: str = "the weight",
 ) -> FilterGrid:  # fmt: skip
     """Every filter of a conv weight ``[out, in, kh, kw]`` as a tile of one mosaic (see :class:`FilterGrid`).
 
@@ -190,16 +196,17 @@ def filter_grid(
     channels, so switching channels keeps colours comparable) or ``"global"`` (``max|w|`` of the whole weight).
     Tiles are upscaled (nearest-neighbour) to ``min_tile_px`` while the image stays within ``max_side``; the GUI
     draws at scale 1 and zooms, the CLI asks for readable tiles. conv1d (3-D) tiles are one row high; conv3d
-    (5-D) tiles hold the depth slices side by side.
+    (5-D) tiles hold the depth slices side by side. ``name`` is the subject of refusals ("conv1.weight has 3
+    input channels (0-2), not 5; ..."), each one sentence that a caller prefixes with the file.
     """
     if normalize not in ("filter", "global"):
         raise InspectorError(f"unknown normalisation '{normalize}'; use 'filter' or 'global'")
     shape = tuple(np.shape(weight)) if isinstance(weight, np.ndarray) else tuple(weight.shape)
     if len(shape) not in (3, 4, 5) or math.prod(shape) == 0:
-        raise InspectorError(suggest_view(shape))
-    w, note = _kernel_4d(as_numpy32(weight))
+        raise InspectorError(suggest_view(shape, name))
+    w, note = _kernel_4d(as_numpy32(weight), name)
     out, cin, kh, kw = w.shape
-    use_composite, channel = _resolve_mode(cin, channel, composite)
+    use_composite, channel = _resolve_mode(cin, channel, composite, name)
     absmax = _finite_absmax(w, axis=(1, 2, 3)) if normalize == "filter" else np.full(out, _finite_absmax(w))
     scales = np.where(absmax > 0, absmax, 1.0).astype(np.float32)
     layout = "filters" if use_composite or channel is not None else "filters x channels"

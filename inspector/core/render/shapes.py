@@ -53,14 +53,14 @@ def matrix_shape(shape: tuple[int, ...]) -> tuple[int, int]:
     return math.prod(dims[:-1]), dims[-1]
 
 
-def suggest_view(shape: tuple[int, ...]) -> str:
-    """Words for an error message: what the tensor is and which view suits it."""
+def suggest_view(shape: tuple[int, ...], name: str = "the tensor") -> str:
+    """One sentence for an error message: what ``name`` is and which view suits it (callers prefix the file)."""
     kind = view_kind(shape)
-    what = f"a {len(shape)}-D tensor {list(shape)}"
+    what = f"{name} is a {len(shape)}-D tensor {list(shape)}"
     return {
         "empty": f"{what} with no elements; there is nothing to draw",
         "scalar": f"{what} holding one value; 'inspector stats' prints it",
-        "bars": f"{what} (bias/BatchNorm-like); view it as a bar plot in the GUI's Weights tab or with 'inspector stats'",
-        "heatmap": f"{what}, not a conv weight [out, in, kh, kw]; view it as a heatmap in the GUI's Weights tab",
+        "bars": f"{what} (bias/BatchNorm-like), not a conv weight; draw it as a bar plot",
+        "heatmap": f"{what}, not a conv weight [out, in, kh, kw]; draw it as a heatmap",
         "filters": f"{what}, a conv weight",
     }[kind]

@@ -1,0 +1,99 @@
+"""Figures of a tensor's pictures for files: the filter mosaic, the heatmap and the 1-D plot, titled.
+
+The title names the file, the tensor and its shape; the line under it says what is shown (which channel, how
+many filters, how values were scaled or reduced), in the words of the GUI's Weights tab, so that a PNG passed
+around on its own still says what it is. The colour bar spans the scale the colours were computed with.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from inspector.core.render.figures import ColourScale, Figure, figure
+from inspector.core.render.filter_grids import FilterGrid
+from inspector.core.render.heatmaps import ROBUST_PERCENTILE, Heatmap
+from inspector.core.render.plots import series_picture
+from inspector.core.render.png import upscale
+from inspector.core.render.series import Series
+
+SEP = " · "
+
+
+def tensor_title(source: str, name: str, shape) -> str:
+    """'resnet18.pth · conv1.weight [64, 3, 7, 7]'."""
+    return f"{source}{SEP}{name} {list(shape)}"
+
+
+def grid_description(grid: FilterGrid) -> str:
+    """Which filters and channels the mosaic shows, and how each was scaled."""
+    total = grid.filters_total
+    filters = (
+        f"{total} filters"
+        if grid.filters_shown == total
+        else f"filters 0-{grid.filters_shown - 1} of {total}"
+    )
+    cin = grid.weight_shape[1]
+    if grid.composite:
+        what = "RGB = input channels 0, 1, 2 (grey = 0)"
+    elif grid.channel is not None:
+        what = f"input channel {grid.channel} of {cin}"
+    else:
+        what = f"row = filter, column = input channel (0-{cin - 1})"
+    if grid.normalize == "filter":
+        lo, hi = (
+            float(grid.scales[: grid.filters_shown].min()),
+            float(grid.scales[: grid.filters_shown].max()),
+        )
+        scale = f"each filter scaled to ±1 by its own max |w| ({lo:.3g} to {hi:.3g})"
+    else:
+        scale = f"one scale for all filters, ±{grid.value_range[1]:.4g}"
+    return SEP.join(filter(None, [f"{filters} in {grid.rows}x{grid.cols} tiles", what, scale, grid.note]))
+
+
+def grid_figure(grid: FilterGrid, name: str, source: str) -> Figure:
+    """The mosaic exactly as :meth:`FilterGrid.to_rgb` draws it, titled, with its colour scale."""
+    hi = 1.0 if grid.normalize == "filter" else grid.value_range[1]
+    scale = ColourScale(-hi, hi, "grey" if grid.composite else "diverging")
+    return figure(grid.to_rgb(), tensor_title(source, name, grid.weight_shape), grid_description(grid), scale)
+
+
+def heatmap_description(heat: Heatmap, shape) -> str:
+    rows, cols = heat.shape
+    text = f"{rows} x {cols} matrix" + ("" if len(shape) == 2 else f" (the {len(shape)}-D tensor reshaped)")
+    if heat.factor != (1, 1):
+        h, w = heat.values.shape
+        text += (
+            f", drawn as {h} x {w}: each pixel the {heat.method} of a {heat.factor[0]}x{heat.factor[1]} block"
+        )
+    limit = heat.clip or heat.vmax
+    if heat.clip and heat.clip < 0.9 * heat.vmax:  # only worth saying when an outlier set the max
+        text += f"{SEP}colours saturate beyond ±{limit:.4g} ({ROBUST_PERCENTILE:g}th percentile of |v|, max {heat.vmax:.4g})"
+    return text
+
+
+def heatmap_figure(heat: Heatmap, name: str, source: str, shape) -> Figure:
+    """The heatmap upscaled to be seen (cells stay square), titled, with its ±clip colour scale."""
+    limit = heat.clip or heat.vmax or 1.0
+    return figure(
+        upscale(heat.to_rgb()), tensor_title(source, name, shape), heatmap_description(heat, shape),
+        ColourScale(-limit, limit),
+    )  # fmt: skip
+
+
+def series_description(series: Series) -> str:
+    text = f"{series.length} values"
+    if series.factor > 1:
+        text += f"{SEP}each point the {series.method} of {series.factor} consecutive values"
+    if series.style == "bar":
+        text += f"{SEP}bars coloured by sign and size (±{_absmax(series.y):.4g} the darkest)"
+    return text
+
+
+def _absmax(values) -> float:
+    finite = np.abs(values[np.isfinite(values)])
+    return float(finite.max()) if finite.size else 0.0
+
+
+def series_figure(series: Series, name: str, source: str, shape) -> Figure:
+    """A bias or any vector as the GUI's bar (or, beyond 256 values, line) plot; the y axis is its scale."""
+    return figure(series_picture(series), tensor_title(source, name, shape), series_description(series), None)
