@@ -147,3 +147,23 @@ def test_trust_dialog_accepts_only_the_trust_button(qtbot):
     with qtbot.waitSignal(dialog.finished, timeout=5000):
         qtbot.mouseClick(dialog.trust_button, Qt.MouseButton.LeftButton)
     assert dialog.result() == QDialog.DialogCode.Accepted
+
+
+def test_details_name_the_quantization_and_where_a_packed_weight_was_read(qtbot, details, tmp_path):
+    qf = pytest.importorskip("quantized_factory")
+    if qf.engine() is None:
+        pytest.skip("no quantized engine on this CPU")
+    checkpoint = load_checkpoint(qf.write_all(tmp_path, qf.dynamic_linear_net(), "dyn")["module"])
+    details.set_checkpoint(checkpoint)
+    with qtbot.waitSignal(details.stats_shown, timeout=20000):
+        details.show_entry(checkpoint.entry("0.weight"))
+    scale = qf.dynamic_linear_net()[0].weight().q_scale()
+    assert (
+        details.tensor_form.values["Quantization"].text().startswith(f"per-tensor affine: scale {scale:.6g}")
+    )
+    assert "dequantized" in details.tensor_form.values["Quantization"].text()
+    assert details.tensor_form.values["Stored in"].text().startswith("0._packed_params")
+    assert not details.tensor_form.values["Stored in"].isHidden()
+    with qtbot.waitSignal(details.stats_shown, timeout=20000):
+        details.show_entry(checkpoint.entry("0.bias"))
+    assert details.tensor_form.values["Quantization"].isHidden()

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from inspector.core.checkpoint import packed_params
 from inspector.core.checkpoint.model import TensorEntry
 from inspector.core.checkpoint.stubs import Stub, stub_module_state
 from inspector.core.limits import Limits
@@ -64,11 +65,30 @@ def is_module(obj: Any) -> bool:
 
 
 def is_state_dict(obj: Any) -> bool:
-    """A mapping whose values are all tensors (``None`` allowed) and that holds at least one."""
+    """A mapping whose values are all tensors (``None`` allowed) and that holds at least one; a quantized
+    model's state dict also holds ``*._packed_params._packed_params`` (weight, bias) and ``*.dtype`` values."""
     if not isinstance(obj, Mapping) or not obj:
         return False
-    values = [v for v in obj.values() if v is not None]
-    return bool(values) and all(is_tensor(v) for v in values)
+    values = [(k, v) for k, v in obj.items() if v is not None]
+    return any(is_tensor(v) for _, v in values) and all(
+        is_tensor(v) or _is_packed_state_item(k, v) for k, v in values
+    )
+
+
+def _is_packed_state_item(key: Any, value: Any) -> bool:
+    import torch
+
+    if not isinstance(key, str) or packed_params.PACKED_KEY not in key:
+        return False
+    return isinstance(value, torch.dtype) or packed_state_weights(key, value) is not None
+
+
+def packed_state_weights(key: Any, value: Any) -> tuple[str, tuple[Any, Any]] | None:
+    """``(module prefix, (weight, bias))`` for a state-dict key ``fc._packed_params._packed_params``."""
+    if not isinstance(key, str) or not key.endswith(packed_params.STATE_DICT_SUFFIX):
+        return None
+    found = packed_params.unpack(value)
+    return (key[: -len(packed_params.STATE_DICT_SUFFIX)], found) if found is not None else None
 
 
 def holds_tensors(obj: Any, depth: int = 0, memo: dict[int, bool] | None = None) -> bool:
@@ -107,7 +127,9 @@ def _stub_contents(stub: Stub) -> Any:
 
 
 # -- tensor facts -------------------------------------------------------------------------------------------
-def make_entry(name: str, group: str, tensor: Any, kind: str, device: str = "cpu") -> TensorEntry:
+def make_entry(
+    name: str, group: str, tensor: Any, kind: str, device: str = "cpu", packed_in: str = ""
+) -> TensorEntry:
     import torch
 
     if isinstance(tensor, torch.Tensor):
@@ -135,6 +157,8 @@ def make_entry(name: str, group: str, tensor: Any, kind: str, device: str = "cpu
         requires_grad=requires_grad,
         device=device,
         quantized=quantized,
+        quantization=packed_params.quantization_of(tensor) if quantized else None,
+        packed_in=packed_in,
     )
 
 
@@ -154,15 +178,22 @@ class _Walker:
         self.seen: dict[int, str] = {}  # id -> the path it was first listed under
         self.nodes = 0
 
-    def add(self, name: str, group: str, tensor: Any, kind: str) -> None:
+    def add(self, name: str, group: str, tensor: Any, kind: str, packed_in: str = "") -> None:
         if len(self.listing.entries) >= self.limits.max_entries:
             self.listing.truncated = True
             return
         if kind == "tensor" and not _is_torch_tensor(tensor):
             kind = "numpy"
-        entry = make_entry(printable(name), printable(group), tensor, kind, self._device_of(tensor))
+        device = self._device_of(tensor)
+        entry = make_entry(printable(name), printable(group), tensor, kind, device, printable(packed_in))
         self.listing.entries.append(entry)
         self.listing.tensors[entry.key] = tensor
+
+    def add_packed(self, prefix: str, group: str, where: str, weight_bias: tuple[Any, Any]) -> None:
+        """A quantized module's packed (weight, bias) as its ``weight`` and ``bias`` parameters."""
+        for attr, tensor in zip(("weight", "bias"), weight_bias, strict=True):
+            if tensor is not None:
+                self.add(prefix + attr, group, tensor, "parameter", packed_in=prefix + where)
 
     def _device_of(self, tensor: Any) -> str:
         import torch
@@ -205,9 +236,14 @@ class _Walker:
         for name, value in _items(state.get("_buffers")):
             if value is not None and is_tensor(value) and name not in non_persistent:
                 self.add(prefix + str(name), group, value, "buffer")
-        self.attributes(state, group, prefix)
+        packed = packed_params.module_packed(state)
+        if packed is not None:
+            self.add_packed(prefix, group, *packed)
+        self.attributes(state, group, prefix, skip={packed_params.PACKED_KEY} if packed else ())
         if depth < 64:
             for name, sub in _items(state.get("_modules")):
+                if packed is not None and name == packed_params.PACKED_KEY:
+                    continue  # its weight and bias are listed above, under this module
                 if sub is not None and is_module(sub):
                     self.module(sub, group, f"{prefix}{name}.", depth + 1)
 
@@ -217,7 +253,10 @@ class _Walker:
         classes[key] = f"{type(obj).__module__}.{type(obj).__qualname__}"
         params = dict(obj.named_parameters(prefix=path, remove_duplicate=False))
         for name, value in obj.state_dict(prefix=prefix, keep_vars=True).items():
-            if value is not None:
+            packed = packed_state_weights(name, value)
+            if packed is not None:
+                self.add_packed(packed[0], group, packed_params.STATE_DICT_SUFFIX, packed[1])
+            elif value is not None and is_tensor(value):
                 self.add(name, group, value, "parameter" if name in params else "buffer")
         for sub_name, sub in obj.named_modules(prefix=path):
             sub_prefix = f"{sub_name}." if sub_name else ""
@@ -226,11 +265,11 @@ class _Walker:
                 sub_key = f"{group}/{sub_name}" if group else sub_name
                 classes[sub_key] = f"{type(sub).__module__}.{type(sub).__qualname__}"
 
-    def attributes(self, state: Mapping, group: str, prefix: str) -> None:
+    def attributes(self, state: Mapping, group: str, prefix: str, skip=()) -> None:
         """Tensors a module keeps as plain attributes (a YOLO head's ``stride``, ``anchors``): kind
         ``attribute``, listed under their module; lists and tuples of tensors by index."""
         for name, value in _items(state):
-            if not isinstance(name, str) or name in ATTRIBUTE_SKIP or name.startswith("__"):
+            if not isinstance(name, str) or name in ATTRIBUTE_SKIP or name in skip or name.startswith("__"):
                 continue
             if is_tensor(value):
                 self.add(prefix + name, group, value, "attribute")
@@ -252,7 +291,12 @@ class _Walker:
                 return
             if isinstance(obj, Mapping):
                 for k, v in obj.items():
-                    self.container(v, group, f"{prefix}{k}.", depth + 1)
+                    packed = packed_state_weights(k, v)
+                    if packed is not None:
+                        where = packed_params.STATE_DICT_SUFFIX
+                        self.add_packed(prefix + packed[0], group, where, packed[1])
+                    else:
+                        self.container(v, group, f"{prefix}{k}.", depth + 1)
             elif isinstance(obj, list | tuple):
                 for i, v in enumerate(obj):
                     self.container(v, group, f"{prefix}{i}.", depth + 1)

@@ -14,6 +14,7 @@ import ast
 import re
 from typing import Any
 
+from inspector.core.checkpoint.packed_params import PACKED_KEY
 from inspector.core.checkpoint.stubs import Stub
 from inspector.core.checkpoint.torch_zip import TorchZip
 from inspector.core.limits import MiB
@@ -79,7 +80,7 @@ def reshape_as_modules(root: Any, decls: dict[str, dict[str, list[str]]]) -> Non
         if not isinstance(attrs, dict) or "_modules" in attrs:
             continue
         decl = decls.get(obj.stub_name, {"parameters": [], "buffers": []})
-        params, buffers, modules = {}, {}, {}
+        params, buffers, modules, others = {}, {}, {}, {}
         for name, value in attrs.items():
             if isinstance(value, torch.Tensor):
                 is_param = name in decl["parameters"]
@@ -89,6 +90,8 @@ def reshape_as_modules(root: Any, decls: dict[str, dict[str, list[str]]]) -> Non
             elif isinstance(value, Stub) and isinstance(value.state_dict_like, dict):
                 modules[name] = value
                 work.append(value)
-        obj.stub_state = {"_parameters": params, "_buffers": buffers, "_modules": modules,
+            elif isinstance(name, str) and not name.startswith("_") or name == PACKED_KEY:
+                others[name] = value  # plain attributes; a LinearPackedParams' packed (weight, bias)
+        obj.stub_state = {**others, "_parameters": params, "_buffers": buffers, "_modules": modules,
                           "training": attrs.get("training")}  # fmt: skip
         obj.stub_name = _MANGLE_RE.sub("", obj.stub_name.removeprefix("__torch__."))
