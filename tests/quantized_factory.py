@@ -87,3 +87,32 @@ def expected_weights(model: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Te
         if callable(getattr(module, "weight", None)) and callable(getattr(module, "bias", None)):
             found[name] = (module.weight(), module.bias())
     return found
+
+
+class FunctionalNet(nn.Module):
+    """conv (fused with BatchNorm and ReLU by FX) -> fc, plus ``F.linear`` on a bare parameter: FX keeps that
+    one's packed weight as a graph attribute, ``_packed_weight_0``."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.bn = nn.BatchNorm2d(4)
+        self.fc = nn.Linear(16, 3)
+        self.extra = nn.Parameter(torch.randn(5, 16))
+
+    def forward(self, x):
+        x = nn.functional.relu(self.bn(self.conv(x))).flatten(1)[:, :16]
+        return self.fc(x) + nn.functional.linear(x, self.extra)[:, :3]
+
+
+def fx_quantized_net(seed: int = 0) -> nn.Module:
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+    with quantized_engine():
+        torch.manual_seed(seed)
+        example = (torch.randn(4, 1, 6, 6),)
+        mapping = get_default_qconfig_mapping(torch.backends.quantized.engine)
+        prepared = prepare_fx(FunctionalNet().eval(), mapping, example)
+        prepared(*example)
+        return convert_fx(prepared)

@@ -159,3 +159,22 @@ def test_describe_quantization():
                                     torch.qint8)  # fmt: skip
     text = packed_params.describe_quantization(packed_params.quantization_of(qc))
     assert text == "per-channel affine (axis 0): 2 channels, scales 0.1 to 0.2, zero point 0"
+
+
+@pytest.fixture(scope="module")
+def fx_model():
+    return qf.fx_quantized_net()
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_fx_quantized_graph_lists_modules_and_its_packed_attribute(form, fx_model, tmp_path, nothing_runs):
+    path = qf.write_all(tmp_path, fx_model, "fx")[form]
+    ckpt = load_checkpoint(path)
+    by_name = _assert_layers_listed(ckpt, fx_model)
+    assert {"conv.weight", "fc.weight", "fc.bias"} <= set(by_name)
+    packed, _ = packed_params.unpack(fx_model._packed_weight_0.__getstate__())
+    entry = by_name["_packed_weight_0.weight"]
+    assert entry.packed_in == "_packed_weight_0" and entry.shape == (5, 16)
+    assert torch.equal(ckpt.tensor(entry).dequantize(), packed.dequantize())
+    assert ckpt.format == ("state_dict" if form == "state_dict" else "pickled_module" if form == "module"
+                           else "torchscript")  # fmt: skip

@@ -78,17 +78,24 @@ def is_state_dict(obj: Any) -> bool:
 def _is_packed_state_item(key: Any, value: Any) -> bool:
     import torch
 
-    if not isinstance(key, str) or packed_params.PACKED_KEY not in key:
-        return False
-    return isinstance(value, torch.dtype) or packed_state_weights(key, value) is not None
+    if isinstance(key, str) and key.endswith(f"{packed_params.PACKED_KEY}.dtype"):
+        return isinstance(value, torch.dtype)
+    return packed_state_weights(key, value) is not None
 
 
-def packed_state_weights(key: Any, value: Any) -> tuple[str, tuple[Any, Any]] | None:
-    """``(module prefix, (weight, bias))`` for a state-dict key ``fc._packed_params._packed_params``."""
-    if not isinstance(key, str) or not key.endswith(packed_params.STATE_DICT_SUFFIX):
+def packed_state_weights(key: Any, value: Any) -> tuple[str, str, tuple[Any, Any]] | None:
+    """``(names' prefix, where, (weight, bias))`` for packed parameters in a state dict: a quantized
+    Linear's ``fc._packed_params._packed_params`` (listed as ``fc.weight``), or packed parameters that an FX
+    graph keeps as an attribute, ``_packed_weight_0`` (a ScriptObject: ``_packed_weight_0.weight``)."""
+    if not isinstance(key, str):
         return None
-    found = packed_params.unpack(value)
-    return (key[: -len(packed_params.STATE_DICT_SUFFIX)], found) if found is not None else None
+    if key.endswith(packed_params.STATE_DICT_SUFFIX):
+        found = packed_params.unpack(value)
+        return (key[: -len(packed_params.STATE_DICT_SUFFIX)], key, found) if found is not None else None
+    if isinstance(value, Stub) or packed_params.is_script_object(value):
+        found = packed_params.unpack(value)
+        return (f"{key}.", key, found) if found is not None else None
+    return None
 
 
 def holds_tensors(obj: Any, depth: int = 0, memo: dict[int, bool] | None = None) -> bool:
@@ -190,10 +197,11 @@ class _Walker:
         self.listing.tensors[entry.key] = tensor
 
     def add_packed(self, prefix: str, group: str, where: str, weight_bias: tuple[Any, Any]) -> None:
-        """A quantized module's packed (weight, bias) as its ``weight`` and ``bias`` parameters."""
+        """A quantized module's packed (weight, bias) as its ``weight`` and ``bias`` parameters; ``where``
+        is the place in the file they were read from."""
         for attr, tensor in zip(("weight", "bias"), weight_bias, strict=True):
             if tensor is not None:
-                self.add(prefix + attr, group, tensor, "parameter", packed_in=prefix + where)
+                self.add(prefix + attr, group, tensor, "parameter", packed_in=where)
 
     def _device_of(self, tensor: Any) -> str:
         import torch
@@ -238,7 +246,7 @@ class _Walker:
                 self.add(prefix + str(name), group, value, "buffer")
         packed = packed_params.module_packed(state)
         if packed is not None:
-            self.add_packed(prefix, group, *packed)
+            self.add_packed(prefix, group, prefix + packed[0], packed[1])
         self.attributes(state, group, prefix, skip={packed_params.PACKED_KEY} if packed else ())
         if depth < 64:
             for name, sub in _items(state.get("_modules")):
@@ -255,7 +263,7 @@ class _Walker:
         for name, value in obj.state_dict(prefix=prefix, keep_vars=True).items():
             packed = packed_state_weights(name, value)
             if packed is not None:
-                self.add_packed(packed[0], group, packed_params.STATE_DICT_SUFFIX, packed[1])
+                self.add_packed(*packed[:1], group, *packed[1:])
             elif value is not None and is_tensor(value):
                 self.add(name, group, value, "parameter" if name in params else "buffer")
         for sub_name, sub in obj.named_modules(prefix=path):
@@ -273,6 +281,8 @@ class _Walker:
                 continue
             if is_tensor(value):
                 self.add(prefix + name, group, value, "attribute")
+            elif isinstance(value, Stub) and (found := packed_params.unpack(value)) is not None:
+                self.add_packed(f"{prefix}{name}.", group, prefix + name, found)  # FX's _packed_weight_0
             elif isinstance(value, list | tuple) and value and all(is_tensor(v) for v in value[:64]):
                 for i, v in enumerate(value[:1000]):
                     self.add(f"{prefix}{name}.{i}", group, v, "attribute")
@@ -293,8 +303,8 @@ class _Walker:
                 for k, v in obj.items():
                     packed = packed_state_weights(k, v)
                     if packed is not None:
-                        where = packed_params.STATE_DICT_SUFFIX
-                        self.add_packed(prefix + packed[0], group, where, packed[1])
+                        names, where, weight_bias = packed
+                        self.add_packed(prefix + names, group, prefix + where, weight_bias)
                     else:
                         self.container(v, group, f"{prefix}{k}.", depth + 1)
             elif isinstance(obj, list | tuple):

@@ -58,13 +58,26 @@ def unpack(value: Any, depth: int = 0) -> tuple[Any, Any] | None:
         elif isinstance(state, dict) and PACKED_KEY in state:
             state = state[PACKED_KEY]  # the LinearPackedParams module itself
         return unpack(state, depth + 1)
+    if is_script_object(value):  # trusted files only: a real packed object gives its state
+        try:
+            value = value.__getstate__()
+        except Exception:  # a custom class without one: nothing to read
+            return None
     if not isinstance(value, tuple | list):
         return None
     if len(value) == 2 and _is_quantized(value[0]) and (value[1] is None or _is_tensor(value[1])):
         return value[0], value[1]
+    if len(value) == 2 and isinstance(value[1], str):
+        return unpack(value[0], depth + 1)  # (payload, class name), as a ScriptObject pickles
     if len(value) == 3 and all(isinstance(v, tuple | list) for v in value[1:]):
         return _conv_payload([*value[1][:8], *value[2][:8]])
     return None
+
+
+def is_script_object(value: Any) -> bool:
+    import torch
+
+    return isinstance(value, torch.ScriptObject)
 
 
 def _conv_payload(items: list) -> tuple[Any, Any] | None:

@@ -72,7 +72,13 @@ class Stub:
             return state
         if self.stub_kwargs:
             return dict(self.stub_kwargs)
+        if "graph_module" in self.stub_name and self.stub_args and _is_module_dict(self.stub_args[0]):
+            return self.stub_args[0]  # torch.fx's reduce_graph_module(body, import_block): body is __dict__
         return None
+
+
+def _is_module_dict(value: Any) -> bool:
+    return isinstance(value, dict) and "_modules" in value and "_parameters" in value
 
 
 def stub_class(qualified_name: str) -> type[Stub]:

@@ -14,7 +14,6 @@ import ast
 import re
 from typing import Any
 
-from inspector.core.checkpoint.packed_params import PACKED_KEY
 from inspector.core.checkpoint.stubs import Stub
 from inspector.core.checkpoint.torch_zip import TorchZip
 from inspector.core.limits import MiB
@@ -90,8 +89,8 @@ def reshape_as_modules(root: Any, decls: dict[str, dict[str, list[str]]]) -> Non
             elif isinstance(value, Stub) and isinstance(value.state_dict_like, dict):
                 modules[name] = value
                 work.append(value)
-            elif isinstance(name, str) and not name.startswith("_") or name == PACKED_KEY:
-                others[name] = value  # plain attributes; a LinearPackedParams' packed (weight, bias)
+            elif isinstance(name, str) and not name.startswith("__"):
+                others[name] = value  # plain attributes; packed (weight, bias) of LinearPackedParams, FX
         obj.stub_state = {**others, "_parameters": params, "_buffers": buffers, "_modules": modules,
                           "training": attrs.get("training")}  # fmt: skip
         obj.stub_name = _MANGLE_RE.sub("", obj.stub_name.removeprefix("__torch__."))
