@@ -3,6 +3,7 @@
 import threading
 
 import pytest
+import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog
 from ui_fixtures import endless_job
@@ -167,3 +168,21 @@ def test_details_name_the_quantization_and_where_a_packed_weight_was_read(qtbot,
     with qtbot.waitSignal(details.stats_shown, timeout=20000):
         details.show_entry(checkpoint.entry("0.bias"))
     assert details.tensor_form.values["Quantization"].isHidden()
+
+
+class _WithStride(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 1, 1)
+        self.stride = torch.tensor([8.0, 16.0])
+
+
+def test_details_say_an_attribute_is_a_plain_module_attribute(qtbot, details, tmp_path):
+    path = tmp_path / "with_stride.pt"
+    torch.save(_WithStride(), path)
+    checkpoint = load_checkpoint(path)
+    details.set_checkpoint(checkpoint)
+    with qtbot.waitSignal(details.stats_shown, timeout=20000):
+        details.show_entry(checkpoint.entry("stride"))
+    assert details.tensor_form.values["Kind"].text().startswith("attribute (a plain tensor attribute")
+    assert details.stats_text("Max") == "16"

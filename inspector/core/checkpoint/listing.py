@@ -171,6 +171,8 @@ def make_entry(
 
 # -- walking ------------------------------------------------------------------------------------------------
 ATTRIBUTE_SKIP = frozenset({"_parameters", "_buffers", "_modules", "training", "_non_persistent_buffers_set"})
+ATTRIBUTE_DEPTH = 3  # lists of lists of tensors; deeper containers are not a module's own tensors
+ATTRIBUTE_ITEMS = 1000  # items listed per attribute container
 
 
 class _Walker:
@@ -183,6 +185,7 @@ class _Walker:
         self.devices = devices
         self.limits = limits
         self.seen: dict[int, str] = {}  # id -> the path it was first listed under
+        self.tensor_keys: dict[int, str] = {}  # id of each tensor listed -> its entry key
         self.nodes = 0
 
     def add(self, name: str, group: str, tensor: Any, kind: str, packed_in: str = "") -> None:
@@ -193,6 +196,7 @@ class _Walker:
             kind = "numpy"
         device = self._device_of(tensor)
         entry = make_entry(printable(name), printable(group), tensor, kind, device, printable(packed_in))
+        self.tensor_keys.setdefault(id(tensor), entry.key)
         self.listing.entries.append(entry)
         self.listing.tensors[entry.key] = tensor
 
@@ -247,13 +251,14 @@ class _Walker:
         packed = packed_params.module_packed(state)
         if packed is not None:
             self.add_packed(prefix, group, prefix + packed[0], packed[1])
-        self.attributes(state, group, prefix, skip={packed_params.PACKED_KEY} if packed else ())
         if depth < 64:
             for name, sub in _items(state.get("_modules")):
                 if packed is not None and name == packed_params.PACKED_KEY:
                     continue  # its weight and bias are listed above, under this module
                 if sub is not None and is_module(sub):
                     self.module(sub, group, f"{prefix}{name}.", depth + 1)
+        # after the submodules: an attribute that aliases one of their parameters is known to be one
+        self.attributes(state, group, prefix, skip={packed_params.PACKED_KEY} if packed else ())
 
     def _real_module(self, obj: Any, group: str, prefix: str, path: str) -> None:
         classes = self.listing.module_classes
@@ -274,18 +279,35 @@ class _Walker:
                 classes[sub_key] = f"{type(sub).__module__}.{type(sub).__qualname__}"
 
     def attributes(self, state: Mapping, group: str, prefix: str, skip=()) -> None:
-        """Tensors a module keeps as plain attributes (a YOLO head's ``stride``, ``anchors``): kind
-        ``attribute``, listed under their module; lists and tuples of tensors by index."""
+        """Tensors a module keeps as plain attributes (a YOLO head's ``stride``, ``anchor_grid`` list, a
+        model's ``class_weights``): kind ``attribute``, listed under their module; inside lists, tuples and
+        dicts by index or key (``anchor_grid.0``), a few levels deep. Hook dicts are skipped, and a tensor
+        already listed (an attribute that aliases a parameter) is recorded in ``shared`` instead."""
         for name, value in _items(state):
             if not isinstance(name, str) or name in ATTRIBUTE_SKIP or name in skip or name.startswith("__"):
                 continue
-            if is_tensor(value):
-                self.add(prefix + name, group, value, "attribute")
-            elif isinstance(value, Stub) and (found := packed_params.unpack(value)) is not None:
+            if name.startswith("_") and "hook" in name:
+                continue
+            if isinstance(value, Stub) and (found := packed_params.unpack(value)) is not None:
                 self.add_packed(f"{prefix}{name}.", group, prefix + name, found)  # FX's _packed_weight_0
-            elif isinstance(value, list | tuple) and value and all(is_tensor(v) for v in value[:64]):
-                for i, v in enumerate(value[:1000]):
-                    self.add(f"{prefix}{name}.{i}", group, v, "attribute")
+            else:
+                self.attribute_value(prefix + name, group, value)
+
+    def attribute_value(self, name: str, group: str, value: Any, depth: int = 0) -> None:
+        if is_tensor(value):
+            first = self.tensor_keys.get(id(value))
+            if first is None:
+                self.add(name, group, value, "attribute")
+            else:
+                self.listing.shared[printable(f"{group}/{name}" if group else name)] = first
+        elif depth < ATTRIBUTE_DEPTH and isinstance(value, list | tuple | Mapping) and value:
+            if not self.first_visit(value, f"{group}/{name}" if group else name):
+                return
+            items = value.items() if isinstance(value, Mapping) else enumerate(value)
+            for i, (key, item) in enumerate(items):
+                if i >= ATTRIBUTE_ITEMS:
+                    break
+                self.attribute_value(f"{name}.{key}", group, item, depth + 1)
 
     # any container: dotted key paths inside a group
     def container(self, obj: Any, group: str, prefix: str = "", depth: int = 0) -> None:
