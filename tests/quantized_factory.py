@@ -116,3 +116,24 @@ def fx_quantized_net(seed: int = 0) -> nn.Module:
         prepared = prepare_fx(FunctionalNet().eval(), mapping, example)
         prepared(*example)
         return convert_fx(prepared)
+
+
+class EmbeddingLSTM(nn.Module):
+    """A weight-only quantized Embedding (quint8, float qparams) and a dynamic quantized LSTM."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(10, 4)
+        self.lstm = nn.LSTM(4, 3)
+
+
+def embedding_lstm_net(seed: int = 0) -> nn.Module:
+    from torch.ao.quantization import float_qparams_weight_only_qconfig
+
+    with quantized_engine():
+        torch.manual_seed(seed)
+        model = EmbeddingLSTM().eval()
+        model.emb.qconfig = float_qparams_weight_only_qconfig
+        torch.ao.quantization.prepare(model, inplace=True)
+        torch.ao.quantization.convert(model, inplace=True)
+        return torch.ao.quantization.quantize_dynamic(model, {nn.LSTM}, dtype=torch.qint8)

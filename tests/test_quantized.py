@@ -178,3 +178,30 @@ def test_fx_quantized_graph_lists_modules_and_its_packed_attribute(form, fx_mode
     assert torch.equal(ckpt.tensor(entry).dequantize(), packed.dequantize())
     assert ckpt.format == ("state_dict" if form == "state_dict" else "pickled_module" if form == "module"
                            else "torchscript")  # fmt: skip
+
+
+@pytest.mark.parametrize("form", ("state_dict", "module", "trusted module"))
+def test_quantized_embedding_and_dynamic_lstm_cells(form, tmp_path):
+    model = qf.embedding_lstm_net()
+    path = qf.write_all(tmp_path, model, "emb")["state_dict" if form == "state_dict" else "module"]
+    if form == "trusted module":
+        with qf.quantized_engine():
+            ckpt = load_checkpoint(path, trust=True)
+        assert isinstance(ckpt.raw, qf.EmbeddingLSTM)
+    else:
+        ckpt = load_checkpoint(path)
+    by_name = {e.name: e for e in ckpt.entries}
+    emb = by_name["emb.weight"]
+    assert emb.dtype == "quint8" and emb.quantization["scheme"] == "per_channel_affine_float_qparams"
+    assert emb.packed_in.startswith("emb._packed_params")
+    assert torch.equal(ckpt.tensor(emb).dequantize(), model.emb.weight().dequantize())
+    weights, biases = model.lstm._weight_bias()["weight"], model.lstm._weight_bias()["bias"]
+    cell = "lstm._all_weight_values.0"
+    for name, expected in (("weight_ih", weights["weight_ih_l0"]), ("weight_hh", weights["weight_hh_l0"]),
+                           ("bias_ih", biases["bias_ih_l0"]), ("bias_hh", biases["bias_hh_l0"])):  # fmt: skip
+        entry = by_name[f"{cell}.{name}"]
+        assert entry.kind == "parameter" and entry.packed_in == f"{cell}.param", name
+        stored = ckpt.tensor(entry)
+        got = stored.dequantize() if stored.is_quantized else stored.detach()
+        assert torch.equal(got, expected.dequantize() if expected.is_quantized else expected.detach()), name
+    assert len(ckpt.entries) == 5

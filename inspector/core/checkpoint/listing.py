@@ -83,18 +83,25 @@ def _is_packed_state_item(key: Any, value: Any) -> bool:
     return packed_state_weights(key, value) is not None
 
 
-def packed_state_weights(key: Any, value: Any) -> tuple[str, str, tuple[Any, Any]] | None:
-    """``(names' prefix, where, (weight, bias))`` for packed parameters in a state dict: a quantized
-    Linear's ``fc._packed_params._packed_params`` (listed as ``fc.weight``), or packed parameters that an FX
-    graph keeps as an attribute, ``_packed_weight_0`` (a ScriptObject: ``_packed_weight_0.weight``)."""
+def packed_state_weights(key: Any, value: Any) -> tuple[str, str, dict[str, Any]] | None:
+    """``(names' prefix, where, {"weight": ..., ...})`` for packed parameters in a state dict: a quantized
+    Linear's ``fc._packed_params._packed_params`` (listed as ``fc.weight``), an Embedding's
+    ``emb._packed_params._packed_weight`` (``emb.weight``), a dynamic LSTM cell's ``..._all_weight_values.0.param``
+    (``..._all_weight_values.0.weight_ih``), or packed parameters that an FX graph keeps as an attribute,
+    ``_packed_weight_0`` (a ScriptObject: ``_packed_weight_0.weight``)."""
     if not isinstance(key, str):
         return None
-    if key.endswith(packed_params.STATE_DICT_SUFFIX):
-        found = packed_params.unpack(value)
-        return (key[: -len(packed_params.STATE_DICT_SUFFIX)], key, found) if found is not None else None
+    for suffix in (packed_params.STATE_DICT_SUFFIX, packed_params.EMBEDDING_SUFFIX):
+        if key.endswith(suffix):
+            found = packed_params.unpack_named(value)
+            if found is None and suffix == packed_params.EMBEDDING_SUFFIX and is_tensor(value):
+                found = {"weight": value} if getattr(value, "is_quantized", False) else None
+            return (key[: -len(suffix)], key, found) if found else None
     if isinstance(value, Stub) or packed_params.is_script_object(value):
-        found = packed_params.unpack(value)
-        return (f"{key}.", key, found) if found is not None else None
+        found = packed_params.unpack_named(value)
+        cell = key == packed_params.CELL_KEY or key.endswith("." + packed_params.CELL_KEY)
+        names = key[: -len(packed_params.CELL_KEY)] if cell and found else f"{key}."
+        return (names, key, found) if found else None
     return None
 
 
@@ -200,12 +207,11 @@ class _Walker:
         self.listing.entries.append(entry)
         self.listing.tensors[entry.key] = tensor
 
-    def add_packed(self, prefix: str, group: str, where: str, weight_bias: tuple[Any, Any]) -> None:
-        """A quantized module's packed (weight, bias) as its ``weight`` and ``bias`` parameters; ``where``
-        is the place in the file they were read from."""
-        for attr, tensor in zip(("weight", "bias"), weight_bias, strict=True):
-            if tensor is not None:
-                self.add(prefix + attr, group, tensor, "parameter", packed_in=where)
+    def add_packed(self, prefix: str, group: str, where: str, named: dict[str, Any]) -> None:
+        """A quantized module's packed tensors as its parameters (``weight``, ``bias``; an RNN cell's
+        ``weight_ih``...); ``where`` is the place in the file they were read from."""
+        for attr, tensor in named.items():
+            self.add(prefix + attr, group, tensor, "parameter", packed_in=where)
 
     def _device_of(self, tensor: Any) -> str:
         import torch
@@ -258,7 +264,7 @@ class _Walker:
                 if sub is not None and is_module(sub):
                     self.module(sub, group, f"{prefix}{name}.", depth + 1)
         # after the submodules: an attribute that aliases one of their parameters is known to be one
-        self.attributes(state, group, prefix, skip={packed_params.PACKED_KEY} if packed else ())
+        self.attributes(state, group, prefix, skip={packed[0]} if packed else ())
 
     def _real_module(self, obj: Any, group: str, prefix: str, path: str) -> None:
         classes = self.listing.module_classes
@@ -288,7 +294,7 @@ class _Walker:
                 continue
             if name.startswith("_") and "hook" in name:
                 continue
-            if isinstance(value, Stub) and (found := packed_params.unpack(value)) is not None:
+            if isinstance(value, Stub) and (found := packed_params.unpack_named(value)):
                 self.add_packed(f"{prefix}{name}.", group, prefix + name, found)  # FX's _packed_weight_0
             else:
                 self.attribute_value(prefix + name, group, value)

@@ -28,7 +28,10 @@ from typing import Any
 from inspector.core.checkpoint.stubs import Stub
 
 PACKED_KEY = "_packed_params"
+EMBEDDING_KEY = "_packed_weight"  # EmbeddingPackedParams' attribute (and its state-dict key)
+CELL_KEY = "param"  # a dynamic RNN's PackedParameter module keeps its cell's packed weights here
 STATE_DICT_SUFFIX = "_packed_params._packed_params"  # state-dict key of a quantized Linear's (weight, bias)
+EMBEDDING_SUFFIX = "_packed_params._packed_weight"  # state-dict key of a quantized Embedding's weight
 # the order of torch.ao.nn.quantized's _ConvNd.__getstate__
 CONV_STATE_NAMES = (
     "in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "transposed",
@@ -55,8 +58,8 @@ def unpack(value: Any, depth: int = 0) -> tuple[Any, Any] | None:
         state = value.stub_state
         if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], str):
             state = state[0]  # torch.ScriptObject: (payload, "__torch__.torch.classes.quantized....")
-        elif isinstance(state, dict) and PACKED_KEY in state:
-            state = state[PACKED_KEY]  # the LinearPackedParams module itself
+        elif isinstance(state, dict):  # the LinearPackedParams / EmbeddingPackedParams module itself
+            state = next((state[k] for k in (PACKED_KEY, EMBEDDING_KEY) if k in state), None)
         return unpack(state, depth + 1)
     if is_script_object(value):  # trusted files only: a real packed object gives its state
         try:
@@ -69,9 +72,47 @@ def unpack(value: Any, depth: int = 0) -> tuple[Any, Any] | None:
         return value[0], value[1]
     if len(value) == 2 and isinstance(value[1], str):
         return unpack(value[0], depth + 1)  # (payload, class name), as a ScriptObject pickles
-    if len(value) == 3 and all(isinstance(v, tuple | list) for v in value[1:]):
-        return _conv_payload([*value[1][:8], *value[2][:8]])
+    if len(value) in (3, 4) and all(isinstance(v, tuple | list) for v in value[1:]):
+        # conv ("2", [config, w], [b]) or (3, config, [w, b]); embedding (1, [w], [], [bit rate...])
+        return _conv_payload([item for part in value[1:] for item in part[:8]])
     return None
+
+
+def unpack_named(value: Any) -> dict[str, Any] | None:
+    """What packed parameters hold, by the names the float module had: ``{"weight", "bias"}`` (no bias
+    when there is none), or a dynamic RNN cell's ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``."""
+    if is_script_object(value):  # trusted files only: a real packed object gives its state
+        try:
+            value = value.__getstate__()
+        except Exception:  # a custom class without one: nothing to read
+            return None
+    cell = _rnn_cell(value)
+    if cell is not None:
+        return cell
+    found = unpack(value)
+    if found is None:
+        return None
+    return {name: t for name, t in zip(("weight", "bias"), found, strict=True) if t is not None}
+
+
+def _rnn_cell(value: Any) -> dict[str, Any] | None:
+    """``CellParamsBase`` of a dynamic quantized LSTM/GRU: ``(("quantized_dynamic", [b_ih, b_hh], [], [...],
+    [packed_ih, packed_hh]), "__torch__.torch.classes.rnn.CellParamsBase")``."""
+    state = value.stub_state if isinstance(value, Stub) else value
+    if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], str):
+        state = state[0]
+    if not (isinstance(state, tuple) and len(state) == 5 and isinstance(state[0], str)):
+        return None
+    if not state[0].startswith("quantized") or not all(isinstance(v, list | tuple) for v in state[1:]):
+        return None
+    packed = [unpack(p) for p in state[4][:2]]
+    if len(packed) != 2 or None in packed:
+        return None
+    biases = [b for b in state[1][:2] if _is_tensor(b)]
+    if len(biases) != 2:
+        biases = [p[1] for p in packed]
+    cell = {"weight_ih": packed[0][0], "weight_hh": packed[1][0], "bias_ih": biases[0], "bias_hh": biases[1]}
+    return {name: t for name, t in cell.items() if t is not None}
 
 
 def is_script_object(value: Any) -> bool:
@@ -90,18 +131,21 @@ def _conv_payload(items: list) -> tuple[Any, Any] | None:
     return weights[0], (biases[0] if biases else None)
 
 
-def module_packed(state: Mapping) -> tuple[str, tuple[Any, Any]] | None:
-    """``(where, (weight, bias))`` for a quantized module's state: its own ``_packed_params`` attribute
-    (conv tuple, ScriptObject) or its ``_packed_params`` submodule (Linear's ``LinearPackedParams``)."""
-    value = state.get(PACKED_KEY)
-    if value is None:
-        modules = state.get("_modules")
-        if isinstance(modules, Mapping):
-            value = modules.get(PACKED_KEY)
-        elif isinstance(modules, Stub):
-            value = modules.stub_items.get(PACKED_KEY)
-    found = unpack(value) if value is not None else None
-    return (PACKED_KEY, found) if found is not None else None
+def module_packed(state: Mapping) -> tuple[str, dict[str, Any]] | None:
+    """``(where, {"weight": ..., "bias": ...})`` for a quantized module's state: its own ``_packed_params``
+    attribute (conv tuple, ScriptObject), its ``_packed_params`` submodule (Linear's ``LinearPackedParams``,
+    Embedding's ``EmbeddingPackedParams``), or a dynamic RNN's ``PackedParameter.param`` (the cell)."""
+    modules = state.get("_modules")
+    if isinstance(modules, Stub):
+        modules = modules.stub_items
+    for key in (PACKED_KEY, CELL_KEY):
+        value = state.get(key)
+        if value is None and key == PACKED_KEY and isinstance(modules, Mapping):
+            value = modules.get(key)
+        found = unpack_named(value) if value is not None else None
+        if found:
+            return key, found
+    return None
 
 
 def conv_module_state(state: Any) -> dict | None:
