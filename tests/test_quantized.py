@@ -149,6 +149,10 @@ def test_unpack_reads_only_what_looks_like_packed_params():
     odd = stub_class("torch.ScriptObject")()
     odd.__setstate__((("not", "tensors"), "__torch__.Evil"))
     assert packed_params.unpack(odd) is None
+    loop = stub_class("torch.ScriptObject")()
+    loop.__setstate__(((loop, loop), "__torch__.Loop"))  # a state that contains itself: depth-bounded
+    assert packed_params.unpack(loop) is None and packed_params.unpack_named(loop) is None
+    assert packed_params.conv_module_state((1, 4, 3, 3, 1, 1, False, 0, 1, "zeros", "w", None, 1.0, 0)) is None
 
 
 def test_describe_quantization():
