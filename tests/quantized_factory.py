@@ -137,3 +137,11 @@ def embedding_lstm_net(seed: int = 0) -> nn.Module:
         torch.ao.quantization.prepare(model, inplace=True)
         torch.ao.quantization.convert(model, inplace=True)
         return torch.ao.quantization.quantize_dynamic(model, {nn.LSTM}, dtype=torch.qint8)
+
+
+def fp16_linear_net(seed: int = 0) -> nn.Module:
+    """``quantize_dynamic(dtype=torch.float16)``: the packed weight is a float tensor, not a quantized one."""
+    with quantized_engine():
+        torch.manual_seed(seed)
+        return torch.ao.quantization.quantize_dynamic(nn.Sequential(nn.Linear(8, 4)), {nn.Linear},
+                                                      dtype=torch.float16)  # fmt: skip

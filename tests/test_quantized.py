@@ -152,7 +152,9 @@ def test_unpack_reads_only_what_looks_like_packed_params():
     loop = stub_class("torch.ScriptObject")()
     loop.__setstate__(((loop, loop), "__torch__.Loop"))  # a state that contains itself: depth-bounded
     assert packed_params.unpack(loop) is None and packed_params.unpack_named(loop) is None
-    assert packed_params.conv_module_state((1, 4, 3, 3, 1, 1, False, 0, 1, "zeros", "w", None, 1.0, 0)) is None
+    assert (
+        packed_params.conv_module_state((1, 4, 3, 3, 1, 1, False, 0, 1, "zeros", "w", None, 1.0, 0)) is None
+    )
 
 
 def test_describe_quantization():
@@ -209,3 +211,14 @@ def test_quantized_embedding_and_dynamic_lstm_cells(form, tmp_path):
         got = stored.dequantize() if stored.is_quantized else stored.detach()
         assert torch.equal(got, expected.dequantize() if expected.is_quantized else expected.detach()), name
     assert len(ckpt.entries) == 5
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_fp16_dynamic_linear_lists_its_float_weight(form, tmp_path, nothing_runs):
+    model = qf.fp16_linear_net()
+    ckpt = load_checkpoint(qf.write_all(tmp_path, model, "fp16")[form])
+    by_name = {e.name: e for e in ckpt.entries}
+    weight, bias = model[0].weight(), model[0].bias()
+    assert by_name["0.weight"].packed_in.startswith("0._packed_params") and not by_name["0.weight"].quantized
+    assert torch.equal(ckpt.tensor(by_name["0.weight"]), weight)
+    assert torch.equal(ckpt.tensor(by_name["0.bias"]).detach(), bias.detach())

@@ -93,7 +93,7 @@ def packed_state_weights(key: Any, value: Any) -> tuple[str, str, dict[str, Any]
         return None
     for suffix in (packed_params.STATE_DICT_SUFFIX, packed_params.EMBEDDING_SUFFIX):
         if key.endswith(suffix):
-            found = packed_params.unpack_named(value)
+            found = packed_params.unpack_named(value, linear=suffix == packed_params.STATE_DICT_SUFFIX)
             if found is None and suffix == packed_params.EMBEDDING_SUFFIX and is_tensor(value):
                 found = {"weight": value} if getattr(value, "is_quantized", False) else None
             return (key[: -len(suffix)], key, found) if found else None

@@ -29,6 +29,7 @@ from inspector.core.checkpoint.stubs import Stub
 
 PACKED_KEY = "_packed_params"
 EMBEDDING_KEY = "_packed_weight"  # EmbeddingPackedParams' attribute (and its state-dict key)
+LINEAR_CLASSES = ("LinearPackedParams", "LinearPackedParamsBase")  # class names that say "a Linear's"
 CELL_KEY = "param"  # a dynamic RNN's PackedParameter module keeps its cell's packed weights here
 STATE_DICT_SUFFIX = "_packed_params._packed_params"  # state-dict key of a quantized Linear's (weight, bias)
 EMBEDDING_SUFFIX = "_packed_params._packed_weight"  # state-dict key of a quantized Embedding's weight
@@ -50,17 +51,22 @@ def _is_quantized(value: Any) -> bool:
     return _is_tensor(value) and value.is_quantized
 
 
-def unpack(value: Any, depth: int = 0) -> tuple[Any, Any] | None:
-    """``(quantized weight, bias or None)`` from any recorded form of packed parameters, else None."""
+def unpack(value: Any, depth: int = 0, linear: bool = False) -> tuple[Any, Any] | None:
+    """``(quantized weight, bias or None)`` from any recorded form of packed parameters, else None.
+
+    ``linear``: ``value`` is known to be a Linear's packed parameters (a state-dict ``_packed_params`` key,
+    a ``LinearPackedParams`` object), where fp16 dynamic quantization keeps a float weight."""
     if depth > 4:
         return None
     if isinstance(value, Stub):
         state = value.stub_state
+        linear = linear or value.stub_name.endswith(LINEAR_CLASSES)
         if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], str):
+            linear = linear or state[1].endswith(LINEAR_CLASSES)
             state = state[0]  # torch.ScriptObject: (payload, "__torch__.torch.classes.quantized....")
         elif isinstance(state, dict):  # the LinearPackedParams / EmbeddingPackedParams module itself
             state = next((state[k] for k in (PACKED_KEY, EMBEDDING_KEY) if k in state), None)
-        return unpack(state, depth + 1)
+        return unpack(state, depth + 1, linear)
     if is_script_object(value):  # trusted files only: a real packed object gives its state
         try:
             value = value.__getstate__()
@@ -68,17 +74,21 @@ def unpack(value: Any, depth: int = 0) -> tuple[Any, Any] | None:
             return None
     if not isinstance(value, tuple | list):
         return None
-    if len(value) == 2 and _is_quantized(value[0]) and (value[1] is None or _is_tensor(value[1])):
+    if len(value) == 2 and _is_weight(value[0], linear) and (value[1] is None or _is_tensor(value[1])):
         return value[0], value[1]
     if len(value) == 2 and isinstance(value[1], str):
-        return unpack(value[0], depth + 1)  # (payload, class name), as a ScriptObject pickles
+        return unpack(value[0], depth + 1, linear or value[1].endswith(LINEAR_CLASSES))
     if len(value) in (3, 4) and all(isinstance(v, tuple | list) for v in value[1:]):
         # conv ("2", [config, w], [b]) or (3, config, [w, b]); embedding (1, [w], [], [bit rate...])
         return _conv_payload([item for part in value[1:] for item in part[:8]])
     return None
 
 
-def unpack_named(value: Any) -> dict[str, Any] | None:
+def _is_weight(value: Any, linear: bool) -> bool:
+    return _is_quantized(value) or (linear and _is_tensor(value) and value.is_floating_point())
+
+
+def unpack_named(value: Any, linear: bool = False) -> dict[str, Any] | None:
     """What packed parameters hold, by the names the float module had: ``{"weight", "bias"}`` (no bias
     when there is none), or a dynamic RNN cell's ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``."""
     if is_script_object(value):  # trusted files only: a real packed object gives its state
@@ -89,7 +99,7 @@ def unpack_named(value: Any) -> dict[str, Any] | None:
     cell = _rnn_cell(value)
     if cell is not None:
         return cell
-    found = unpack(value)
+    found = unpack(value, linear=linear)
     if found is None:
         return None
     return {name: t for name, t in zip(("weight", "bias"), found, strict=True) if t is not None}
