@@ -8,6 +8,7 @@ the scale and zero point torch has, and the statistics are those of torch's own 
 
 import json
 
+import numpy as np
 import pytest
 import quantized_factory as qf
 import torch
@@ -222,3 +223,15 @@ def test_fp16_dynamic_linear_lists_its_float_weight(form, tmp_path, nothing_runs
     assert by_name["0.weight"].packed_in.startswith("0._packed_params") and not by_name["0.weight"].quantized
     assert torch.equal(ckpt.tensor(by_name["0.weight"]), weight)
     assert torch.equal(ckpt.tensor(by_name["0.bias"]).detach(), bias.detach())
+
+
+def test_weights_view_draws_the_packed_conv_weight_dequantized(static_files, static_model):
+    from inspector.core.render.filter_grids import filter_grid
+
+    ckpt = load_checkpoint(static_files["torchscript"])
+    grid = filter_grid(ckpt.tensor("features.0.weight"))
+    real = static_model.features[0].weight().dequantize().numpy()
+    assert grid.filters_shown == 4 and grid.weight_shape == (4, 1, 3, 3)
+    assert np.allclose(grid.scales, np.abs(real).max(axis=(1, 2, 3)), rtol=0, atol=1e-7)
+    tile = grid.image[grid.padding : grid.padding + 3, grid.padding : grid.padding + 3]
+    assert np.allclose(tile, real[0, 0] / np.abs(real[0]).max(), atol=1e-6)
