@@ -3,6 +3,7 @@
 import threading
 
 import pytest
+import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog
 from ui_fixtures import endless_job
@@ -147,3 +148,41 @@ def test_trust_dialog_accepts_only_the_trust_button(qtbot):
     with qtbot.waitSignal(dialog.finished, timeout=5000):
         qtbot.mouseClick(dialog.trust_button, Qt.MouseButton.LeftButton)
     assert dialog.result() == QDialog.DialogCode.Accepted
+
+
+def test_details_name_the_quantization_and_where_a_packed_weight_was_read(qtbot, details, tmp_path):
+    qf = pytest.importorskip("quantized_factory")
+    if qf.engine() is None:
+        pytest.skip("no quantized engine on this CPU")
+    checkpoint = load_checkpoint(qf.write_all(tmp_path, qf.dynamic_linear_net(), "dyn")["module"])
+    details.set_checkpoint(checkpoint)
+    with qtbot.waitSignal(details.stats_shown, timeout=20000):
+        details.show_entry(checkpoint.entry("0.weight"))
+    scale = qf.dynamic_linear_net()[0].weight().q_scale()
+    assert (
+        details.tensor_form.values["Quantization"].text().startswith(f"per-tensor affine: scale {scale:.6g}")
+    )
+    assert "dequantized" in details.tensor_form.values["Quantization"].text()
+    assert details.tensor_form.values["Stored in"].text().startswith("0._packed_params")
+    assert not details.tensor_form.values["Stored in"].isHidden()
+    with qtbot.waitSignal(details.stats_shown, timeout=20000):
+        details.show_entry(checkpoint.entry("0.bias"))
+    assert details.tensor_form.values["Quantization"].isHidden()
+
+
+class _WithStride(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 1, 1)
+        self.stride = torch.tensor([8.0, 16.0])
+
+
+def test_details_say_an_attribute_is_a_plain_module_attribute(qtbot, details, tmp_path):
+    path = tmp_path / "with_stride.pt"
+    torch.save(_WithStride(), path)
+    checkpoint = load_checkpoint(path)
+    details.set_checkpoint(checkpoint)
+    with qtbot.waitSignal(details.stats_shown, timeout=20000):
+        details.show_entry(checkpoint.entry("stride"))
+    assert details.tensor_form.values["Kind"].text().startswith("attribute (a plain tensor attribute")
+    assert details.stats_text("Max") == "16"

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core.checkpoint.entry_tree import EntryNode
+from inspector.core.checkpoint.packed_params import describe_quantization
 from inspector.core.formatting import format_bytes, format_count, format_shape
 from inspector.ui.worker import WorkerSlot
 
@@ -37,9 +38,11 @@ TENSOR_FIELDS = (
     "Module",
     "Shape",
     "Dtype",
+    "Quantization",
     "Elements",
     "Size",
     "Kind",
+    "Stored in",
     "Trainable",
     "Device",
 )
@@ -192,10 +195,19 @@ class EntryDetails(QWidget):
             "Size": f"{format_bytes(entry.nbytes)} ({format_count(entry.nbytes)} bytes)",
             "Kind": entry.kind
             + (" (estimated from its name)" if entry.kind_estimated else "")
+            + (
+                " (a plain tensor attribute of its module, not in its state_dict)"
+                if entry.kind == "attribute"
+                else ""
+            )
             + (f", optimizer state of {entry.state_of}" if entry.state_of else ""),
             "Trainable": trainable,
             "Device": entry.device,
         }
+        if entry.quantization:  # shown dequantized: stats and pictures are of the real values
+            texts["Quantization"] = describe_quantization(entry.quantization) + "; values shown dequantized"
+        if entry.packed_in:
+            texts["Stored in"] = f"{entry.packed_in} (packed parameters of a quantized module)"
         self.tensor_form.setTitle("Tensor")
         self.tensor_form.set_values(texts)
         self.tensor_form.show()

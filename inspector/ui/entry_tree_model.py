@@ -90,6 +90,10 @@ def tooltip_text(node: EntryNode) -> str:
     text = f"{entry.key}\n{format_shape(entry.shape)} {entry.dtype}, {format_count(entry.nbytes)} bytes"
     if entry.kind_estimated:
         text += f"\n{entry.kind}: estimated from its name (no module and no known architecture)"
+    if entry.kind == "attribute":
+        text += "\nattribute: a plain tensor attribute of its module, not in its state_dict"
+    if entry.packed_in:
+        text += f"\nread from {entry.packed_in} (packed parameters of a quantized module)"
     return text + (f"\n{entry.state_label}" if entry.state_label else "")
 
 

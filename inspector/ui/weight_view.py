@@ -261,6 +261,8 @@ class WeightView(QWidget):
             self.forget_stats()
             self._checkpoint = checkpoint
         label = f"{entry.canonical_name or entry.name}  {list(entry.shape)} {entry.dtype}"
+        if entry.quantized:
+            label += ", shown dequantized"
         key = f"{checkpoint.path}::{entry.key}"
         self.show_tensor(label, lambda: checkpoint.tensor(entry), tuple(entry.shape), key)
 

@@ -12,12 +12,25 @@ from __future__ import annotations
 from inspector.core.checkpoint.model import Checkpoint, TensorEntry
 
 BUFFER_NAMES = frozenset({"running_mean", "running_var", "num_batches_tracked", "position_ids", "anchors"})
+# a quantized module's output quantization: buffers of Quantize, plain values of quantized Linear/Conv
+QUANTIZATION_PAIR = frozenset({"scale", "zero_point"})
 _FLOAT_PREFIXES = ("float", "bfloat", "complex")
 
 
-def looks_like_parameter(entry: TensorEntry) -> bool:
+def looks_like_parameter(entry: TensorEntry, quantization_pairs: frozenset[str] = frozenset()) -> bool:
+    """Floating-point tensors (and quantized weights: qint8 ``features.0.weight``) are parameters, except
+    well-known buffer names and a module's ``scale`` beside a ``zero_point`` (in ``quantization_pairs``)."""
     leaf = entry.attr or entry.name.rpartition(".")[2]
-    return entry.dtype.startswith(_FLOAT_PREFIXES) and leaf not in BUFFER_NAMES
+    if leaf in QUANTIZATION_PAIR and entry.module in quantization_pairs:
+        return False
+    return (entry.dtype.startswith(_FLOAT_PREFIXES) or entry.quantized) and leaf not in BUFFER_NAMES
+
+
+def _modules_with_quantization_pair(entries: list[TensorEntry]) -> frozenset[str]:
+    leaves: dict[str, set[str]] = {}
+    for entry in entries:
+        leaves.setdefault(entry.module, set()).add(entry.attr)
+    return frozenset(module for module, attrs in leaves.items() if attrs >= QUANTIZATION_PAIR)
 
 
 def estimate_model_kinds(ckpt: Checkpoint) -> int:
@@ -25,12 +38,15 @@ def estimate_model_kinds(ckpt: Checkpoint) -> int:
     if ckpt.model_group is None:
         return 0
     changed = 0
-    for entry in ckpt.model_entries():
+    entries = ckpt.model_entries()
+    pairs = _modules_with_quantization_pair(entries)
+    for entry in entries:
         if entry.kind != "tensor":
             continue
-        parameter = looks_like_parameter(entry)
+        parameter = looks_like_parameter(entry, pairs)
         entry.kind = "parameter" if parameter else "buffer"
-        entry.requires_grad = parameter  # a saved state dict drops requires_grad; parameters train by default
+        # a saved state dict drops requires_grad; parameters train by default (quantized ones cannot)
+        entry.requires_grad = parameter and not entry.quantized
         entry.kind_estimated = True
         changed += 1
     return changed

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from inspector.core.checkpoint import packed_params
 from inspector.core.checkpoint.model import TensorEntry
 from inspector.core.checkpoint.stubs import Stub, stub_module_state
 from inspector.core.limits import Limits
@@ -64,11 +65,44 @@ def is_module(obj: Any) -> bool:
 
 
 def is_state_dict(obj: Any) -> bool:
-    """A mapping whose values are all tensors (``None`` allowed) and that holds at least one."""
+    """A mapping whose values are all tensors (``None`` allowed) and that holds at least one; a quantized
+    model's state dict also holds ``*._packed_params._packed_params`` (weight, bias) and ``*.dtype`` values."""
     if not isinstance(obj, Mapping) or not obj:
         return False
-    values = [v for v in obj.values() if v is not None]
-    return bool(values) and all(is_tensor(v) for v in values)
+    values = [(k, v) for k, v in obj.items() if v is not None]
+    return any(is_tensor(v) for _, v in values) and all(
+        is_tensor(v) or _is_packed_state_item(k, v) for k, v in values
+    )
+
+
+def _is_packed_state_item(key: Any, value: Any) -> bool:
+    import torch
+
+    if isinstance(key, str) and key.endswith(f"{packed_params.PACKED_KEY}.dtype"):
+        return isinstance(value, torch.dtype)
+    return packed_state_weights(key, value) is not None
+
+
+def packed_state_weights(key: Any, value: Any) -> tuple[str, str, dict[str, Any]] | None:
+    """``(names' prefix, where, {"weight": ..., ...})`` for packed parameters in a state dict: a quantized
+    Linear's ``fc._packed_params._packed_params`` (listed as ``fc.weight``), an Embedding's
+    ``emb._packed_params._packed_weight`` (``emb.weight``), a dynamic LSTM cell's ``..._all_weight_values.0.param``
+    (``..._all_weight_values.0.weight_ih``), or packed parameters that an FX graph keeps as an attribute,
+    ``_packed_weight_0`` (a ScriptObject: ``_packed_weight_0.weight``)."""
+    if not isinstance(key, str):
+        return None
+    for suffix in (packed_params.STATE_DICT_SUFFIX, packed_params.EMBEDDING_SUFFIX):
+        if key.endswith(suffix):
+            found = packed_params.unpack_named(value, linear=suffix == packed_params.STATE_DICT_SUFFIX)
+            if found is None and suffix == packed_params.EMBEDDING_SUFFIX and is_tensor(value):
+                found = {"weight": value} if getattr(value, "is_quantized", False) else None
+            return (key[: -len(suffix)], key, found) if found else None
+    if isinstance(value, Stub) or packed_params.is_script_object(value):
+        found = packed_params.unpack_named(value)
+        cell = key == packed_params.CELL_KEY or key.endswith("." + packed_params.CELL_KEY)
+        names = key[: -len(packed_params.CELL_KEY)] if cell and found else f"{key}."
+        return (names, key, found) if found else None
+    return None
 
 
 def holds_tensors(obj: Any, depth: int = 0, memo: dict[int, bool] | None = None) -> bool:
@@ -107,7 +141,9 @@ def _stub_contents(stub: Stub) -> Any:
 
 
 # -- tensor facts -------------------------------------------------------------------------------------------
-def make_entry(name: str, group: str, tensor: Any, kind: str, device: str = "cpu") -> TensorEntry:
+def make_entry(
+    name: str, group: str, tensor: Any, kind: str, device: str = "cpu", packed_in: str = ""
+) -> TensorEntry:
     import torch
 
     if isinstance(tensor, torch.Tensor):
@@ -135,11 +171,15 @@ def make_entry(name: str, group: str, tensor: Any, kind: str, device: str = "cpu
         requires_grad=requires_grad,
         device=device,
         quantized=quantized,
+        quantization=packed_params.quantization_of(tensor) if quantized else None,
+        packed_in=packed_in,
     )
 
 
 # -- walking ------------------------------------------------------------------------------------------------
 ATTRIBUTE_SKIP = frozenset({"_parameters", "_buffers", "_modules", "training", "_non_persistent_buffers_set"})
+ATTRIBUTE_DEPTH = 3  # lists of lists of tensors; deeper containers are not a module's own tensors
+ATTRIBUTE_ITEMS = 1000  # items listed per attribute container
 
 
 class _Walker:
@@ -152,17 +192,26 @@ class _Walker:
         self.devices = devices
         self.limits = limits
         self.seen: dict[int, str] = {}  # id -> the path it was first listed under
+        self.tensor_keys: dict[int, str] = {}  # id of each tensor listed -> its entry key
         self.nodes = 0
 
-    def add(self, name: str, group: str, tensor: Any, kind: str) -> None:
+    def add(self, name: str, group: str, tensor: Any, kind: str, packed_in: str = "") -> None:
         if len(self.listing.entries) >= self.limits.max_entries:
             self.listing.truncated = True
             return
         if kind == "tensor" and not _is_torch_tensor(tensor):
             kind = "numpy"
-        entry = make_entry(printable(name), printable(group), tensor, kind, self._device_of(tensor))
+        device = self._device_of(tensor)
+        entry = make_entry(printable(name), printable(group), tensor, kind, device, printable(packed_in))
+        self.tensor_keys.setdefault(id(tensor), entry.key)
         self.listing.entries.append(entry)
         self.listing.tensors[entry.key] = tensor
+
+    def add_packed(self, prefix: str, group: str, where: str, named: dict[str, Any]) -> None:
+        """A quantized module's packed tensors as its parameters (``weight``, ``bias``; an RNN cell's
+        ``weight_ih``...); ``where`` is the place in the file they were read from."""
+        for attr, tensor in named.items():
+            self.add(prefix + attr, group, tensor, "parameter", packed_in=where)
 
     def _device_of(self, tensor: Any) -> str:
         import torch
@@ -205,11 +254,17 @@ class _Walker:
         for name, value in _items(state.get("_buffers")):
             if value is not None and is_tensor(value) and name not in non_persistent:
                 self.add(prefix + str(name), group, value, "buffer")
-        self.attributes(state, group, prefix)
+        packed = packed_params.module_packed(state)
+        if packed is not None:
+            self.add_packed(prefix, group, prefix + packed[0], packed[1])
         if depth < 64:
             for name, sub in _items(state.get("_modules")):
+                if packed is not None and name == packed_params.PACKED_KEY:
+                    continue  # its weight and bias are listed above, under this module
                 if sub is not None and is_module(sub):
                     self.module(sub, group, f"{prefix}{name}.", depth + 1)
+        # after the submodules: an attribute that aliases one of their parameters is known to be one
+        self.attributes(state, group, prefix, skip={packed[0]} if packed else ())
 
     def _real_module(self, obj: Any, group: str, prefix: str, path: str) -> None:
         classes = self.listing.module_classes
@@ -217,7 +272,10 @@ class _Walker:
         classes[key] = f"{type(obj).__module__}.{type(obj).__qualname__}"
         params = dict(obj.named_parameters(prefix=path, remove_duplicate=False))
         for name, value in obj.state_dict(prefix=prefix, keep_vars=True).items():
-            if value is not None:
+            packed = packed_state_weights(name, value)
+            if packed is not None:
+                self.add_packed(*packed[:1], group, *packed[1:])
+            elif value is not None and is_tensor(value):
                 self.add(name, group, value, "parameter" if name in params else "buffer")
         for sub_name, sub in obj.named_modules(prefix=path):
             sub_prefix = f"{sub_name}." if sub_name else ""
@@ -226,17 +284,36 @@ class _Walker:
                 sub_key = f"{group}/{sub_name}" if group else sub_name
                 classes[sub_key] = f"{type(sub).__module__}.{type(sub).__qualname__}"
 
-    def attributes(self, state: Mapping, group: str, prefix: str) -> None:
-        """Tensors a module keeps as plain attributes (a YOLO head's ``stride``, ``anchors``): kind
-        ``attribute``, listed under their module; lists and tuples of tensors by index."""
+    def attributes(self, state: Mapping, group: str, prefix: str, skip=()) -> None:
+        """Tensors a module keeps as plain attributes (a YOLO head's ``stride``, ``anchor_grid`` list, a
+        model's ``class_weights``): kind ``attribute``, listed under their module; inside lists, tuples and
+        dicts by index or key (``anchor_grid.0``), a few levels deep. Hook dicts are skipped, and a tensor
+        already listed (an attribute that aliases a parameter) is recorded in ``shared`` instead."""
         for name, value in _items(state):
-            if not isinstance(name, str) or name in ATTRIBUTE_SKIP or name.startswith("__"):
+            if not isinstance(name, str) or name in ATTRIBUTE_SKIP or name in skip or name.startswith("__"):
                 continue
-            if is_tensor(value):
-                self.add(prefix + name, group, value, "attribute")
-            elif isinstance(value, list | tuple) and value and all(is_tensor(v) for v in value[:64]):
-                for i, v in enumerate(value[:1000]):
-                    self.add(f"{prefix}{name}.{i}", group, v, "attribute")
+            if name.startswith("_") and "hook" in name:
+                continue
+            if isinstance(value, Stub) and (found := packed_params.unpack_named(value)):
+                self.add_packed(f"{prefix}{name}.", group, prefix + name, found)  # FX's _packed_weight_0
+            else:
+                self.attribute_value(prefix + name, group, value)
+
+    def attribute_value(self, name: str, group: str, value: Any, depth: int = 0) -> None:
+        if is_tensor(value):
+            first = self.tensor_keys.get(id(value))
+            if first is None:
+                self.add(name, group, value, "attribute")
+            else:
+                self.listing.shared[printable(f"{group}/{name}" if group else name)] = first
+        elif depth < ATTRIBUTE_DEPTH and isinstance(value, list | tuple | Mapping) and value:
+            if not self.first_visit(value, f"{group}/{name}" if group else name):
+                return
+            items = value.items() if isinstance(value, Mapping) else enumerate(value)
+            for i, (key, item) in enumerate(items):
+                if i >= ATTRIBUTE_ITEMS:
+                    break
+                self.attribute_value(f"{name}.{key}", group, item, depth + 1)
 
     # any container: dotted key paths inside a group
     def container(self, obj: Any, group: str, prefix: str = "", depth: int = 0) -> None:
@@ -252,7 +329,12 @@ class _Walker:
                 return
             if isinstance(obj, Mapping):
                 for k, v in obj.items():
-                    self.container(v, group, f"{prefix}{k}.", depth + 1)
+                    packed = packed_state_weights(k, v)
+                    if packed is not None:
+                        names, where, weight_bias = packed
+                        self.add_packed(prefix + names, group, prefix + where, weight_bias)
+                    else:
+                        self.container(v, group, f"{prefix}{k}.", depth + 1)
             elif isinstance(obj, list | tuple):
                 for i, v in enumerate(obj):
                     self.container(v, group, f"{prefix}{i}.", depth + 1)

@@ -155,7 +155,7 @@ def _read_torchscript(path: str, source: str | bytes, trust: bool, ctx: ReadCont
     from inspector.core.checkpoint.torchscript import load_torchscript_tree
 
     tree = load_torchscript_tree(ByteSource(source), ctx)
-    obj: Any = tree
+    obj: Any = None
     if trust:
         import torch
 
@@ -167,10 +167,14 @@ def _read_torchscript(path: str, source: str | bytes, trust: bool, ctx: ReadCont
             raise InspectorError(
                 f"{path}: torch.jit.load failed ({reason_of(exc)}); open it without --trust"
             ) from None
+    # listed from the archive's own records either way: a loaded ScriptModule's state_dict leaves out what
+    # quantized modules keep packed; the loaded module is what runs
     ckpt = _checkpoint_from_object(
-        path, obj, container="torchscript", record=ctx.record, trusted=trust, devices=ctx.devices
+        path, tree, container="torchscript", record=ctx.record, trusted=trust, devices=ctx.devices
     )
     ckpt.format = "torchscript"
+    if obj is not None:
+        ckpt.raw = obj
     return ckpt
 
 

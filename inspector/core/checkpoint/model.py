@@ -48,6 +48,10 @@ class TensorEntry:
     quantized: bool = False
     kind_estimated: bool = False  # parameter/buffer guessed from the name: no module, no known architecture
     state_of: str = ""  # optimizer state: the canonical name of the parameter it belongs to ("conv1.weight")
+    quantization: dict | None = (
+        None  # quantized tensors: scheme, scale/zero point (packed_params.quantization_of)
+    )
+    packed_in: str = ""  # read out of packed parameters: where the file keeps it ("fc._packed_params")
 
     @property
     def kind_label(self) -> str:
@@ -86,6 +90,8 @@ class TensorEntry:
             "kind_estimated": self.kind_estimated,
             "state_of": self.state_of or None,
             "label": self.state_label or None,
+            "quantization": self.quantization,
+            "packed_in": self.packed_in or None,
         }
 
 

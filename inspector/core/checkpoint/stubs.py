@@ -52,8 +52,17 @@ class Stub:
 
     @property
     def state_dict_like(self) -> dict | None:
-        """The object's attribute dict (``__setstate__``/BUILD state or ``__dict__`` pairs), if any."""
+        """The object's attribute dict (``__setstate__``/BUILD state or ``__dict__`` pairs), if any.
+
+        A quantized conv module's ``__getstate__`` tuple is read as the module it stands for (once: the dict
+        replaces the tuple), so its packed weight is listed under it (``packed_params.py``)."""
         state = self.stub_state
+        if isinstance(state, tuple) and state and not isinstance(state[0], dict | type(None)):
+            from inspector.core.checkpoint.packed_params import conv_module_state
+
+            converted = conv_module_state(state)
+            if converted is not None:
+                self.__dict__["stub_state"] = state = converted
         if isinstance(state, tuple) and len(state) == 2 and isinstance(state[0], dict | type(None)):
             merged = dict(state[0] or {})
             if isinstance(state[1], dict):
@@ -63,7 +72,13 @@ class Stub:
             return state
         if self.stub_kwargs:
             return dict(self.stub_kwargs)
+        if "graph_module" in self.stub_name and self.stub_args and _is_module_dict(self.stub_args[0]):
+            return self.stub_args[0]  # torch.fx's reduce_graph_module(body, import_block): body is __dict__
         return None
+
+
+def _is_module_dict(value: Any) -> bool:
+    return isinstance(value, dict) and "_modules" in value and "_parameters" in value
 
 
 def stub_class(qualified_name: str) -> type[Stub]:

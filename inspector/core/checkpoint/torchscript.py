@@ -6,6 +6,8 @@ A ``torch.jit.save`` archive is a torch zip whose ``data.pkl`` pickles the modul
 zip reader and the safe unpickler (so every object is an inert stub), read those two declarations from the
 source text (within a budget), and reshape each stub into the ``_parameters``/``_buffers``/``_modules`` form
 of a pickled ``nn.Module``, so the ordinary module walk in ``inspector.core.checkpoint.listing`` lists it.
+Tensors a class declares neither way stay plain attributes (listed as kind ``attribute``), as do other values
+(lists of tensors, the packed parameters of quantized modules).
 """
 
 from __future__ import annotations
@@ -78,17 +80,23 @@ def reshape_as_modules(root: Any, decls: dict[str, dict[str, list[str]]]) -> Non
         attrs = obj.state_dict_like
         if not isinstance(attrs, dict) or "_modules" in attrs:
             continue
-        decl = decls.get(obj.stub_name, {"parameters": [], "buffers": []})
-        params, buffers, modules = {}, {}, {}
+        declared = decls.get(obj.stub_name)  # None: its source was past the budget or not found
+        decl = declared or {"parameters": [], "buffers": []}
+        params, buffers, modules, others = {}, {}, {}, {}
         for name, value in attrs.items():
             if isinstance(value, torch.Tensor):
                 is_param = name in decl["parameters"]
                 if is_param and not isinstance(value, torch.nn.Parameter) and value.is_floating_point():
                     value = torch.nn.Parameter(value, requires_grad=True)
-                (params if is_param else buffers)[name] = value
+                if not is_param and declared is not None and name not in decl["buffers"]:
+                    others[name] = value  # a plain ``stride : Tensor`` attribute of the class
+                else:
+                    (params if is_param else buffers)[name] = value
             elif isinstance(value, Stub) and isinstance(value.state_dict_like, dict):
                 modules[name] = value
                 work.append(value)
-        obj.stub_state = {"_parameters": params, "_buffers": buffers, "_modules": modules,
+            elif isinstance(name, str) and not name.startswith("__"):
+                others[name] = value  # plain attributes; packed (weight, bias) of LinearPackedParams, FX
+        obj.stub_state = {**others, "_parameters": params, "_buffers": buffers, "_modules": modules,
                           "training": attrs.get("training")}  # fmt: skip
         obj.stub_name = _MANGLE_RE.sub("", obj.stub_name.removeprefix("__torch__."))
