@@ -99,7 +99,7 @@ def test_selecting_a_row_shows_the_difference(qtbot, window, before_after):
     diff = (a["conv.weight"] - b["conv.weight"]).numpy()
     np.testing.assert_allclose(grid._weight, diff)
     y, x = grid.tile_origin(0, 1)  # filter 1 (composite: R = input channel 0 ... B = channel 2)
-    assert wv.hover_text(y, x).startswith("filter 1, y 0, x 0: RGB = (0, 0, -1)")
+    assert wv.hover_text(*wv.fitted.display_pixel(y, x)).startswith("filter 1, y 0, x 0: RGB = (0, 0, -1)")
     qtbot.waitUntil(lambda: wv.summary is not None, timeout=TIMEOUT)
     stats, _ = wv.summary
     assert (stats.min, stats.max, stats.zeros) == (-1.0, 0.0, diff.size - 1)
