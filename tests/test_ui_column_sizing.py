@@ -127,3 +127,16 @@ def test_compare_window_columns_fit_names_and_shapes(qtbot, diff_window, demo_pa
         "B: model_state_dict/fc1.weight",
     ]
     assert proxy.index(0, COLUMNS.index("Shape")).data(Qt.ItemDataRole.ToolTipRole) == "64x1568"
+
+
+def test_the_fine_tune_form_no_longer_holds_the_tree_narrow(qtbot, shown_window):
+    """Its ~640 px form set the whole tab widget's minimum, so the tree's pane could not widen to its columns."""
+    window = shown_window
+    load_and_wait(qtbot, window, DEMO)
+    assert window.tabs.minimumSizeHint().width() < 560
+    before = window.splitter.sizes()
+    window.tabs.setCurrentIndex(window.tabs.indexOf(window._training_page))
+    assert window.splitter.sizes()[1] >= window.training_panel.minimumSizeHint().width()
+    window.tabs.setCurrentIndex(0)
+    assert window.splitter.sizes() == before
+    qtbot.waitUntil(lambda: not window.is_busy(), timeout=TIMEOUT)

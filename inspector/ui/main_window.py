@@ -249,8 +249,8 @@ class MainWindow(QMainWindow):
         return self._features_view
 
     def _on_tab_changed(self, _index: int) -> None:
-        """The Features and Fine-tune tabs need room: give them most of the width while they are shown, then
-        give it back."""
+        """Room for the wide tabs while they are shown, given back after: most of the width for Features, its
+        minimum for the Fine-tune form (it scrolls in its page, so the other tabs are not held to its width)."""
         page = self.tabs.currentWidget()
         if page is self._features_page or page is self._training_page:
             wide = self.features_tab if page is self._features_page else self.training_panel
@@ -258,7 +258,8 @@ class MainWindow(QMainWindow):
             if self._sizes_before_features is None:
                 self._sizes_before_features = self.splitter.sizes()
             total = sum(self._sizes_before_features)
-            wanted = max(wide.minimumSizeHint().width() + 20, int(total * 0.62))
+            share = 0.62 if page is self._features_page else 0.0  # the form needs its minimum width only
+            wanted = max(wide.minimumSizeHint().width() + 20, int(total * share), self.splitter.sizes()[1])
             self.splitter.setSizes([max(total - wanted, 200), wanted])
         elif self._sizes_before_features is not None:
             self.splitter.setSizes(self._sizes_before_features)
