@@ -125,3 +125,31 @@ def test_select_of_a_missing_tensor_speaks_to_the_gui_user_and_fails_the_screens
     assert capsys.readouterr().err.strip() == f"error: {message}"
     assert not QImage(str(png)).isNull()
     window.deleteLater()
+
+
+def test_compare_flag_pictures_the_compare_window_with_its_row_selected(
+    qtbot, tmp_path, tiny_checkpoint, ui_settings, monkeypatch
+):
+    import torch
+    from ui_fixtures import tiny_state_dict
+
+    other = tmp_path / "other.pth"
+    changed = tiny_state_dict()
+    changed["conv2.weight"] = changed["conv2.weight"] * 3
+    torch.save(changed, other)
+    windows = []
+    real_window = app_module.MainWindow
+    monkeypatch.setattr(
+        app_module, "MainWindow", lambda settings: windows.append(real_window(settings)) or windows[-1]
+    )
+    png = tmp_path / "compare.png"
+    argv = [str(tiny_checkpoint), "--compare", str(other), "--select", "fc.weight", "--screenshot", str(png)]
+    assert app_module.main(argv, settings=ui_settings) == 0
+    (diff_window,) = windows[0].diff_windows
+    view = diff_window.view
+    assert view.visible_names()[0] == "conv2.weight"  # the changed tensor first
+    assert view.model.diff_row(view.proxy.mapToSource(view.table.currentIndex())).name == "fc.weight"
+    assert diff_window.view.weight_view.summary is not None  # the difference was drawn before the shot
+    image = QImage(str(png))
+    assert (image.width(), image.height()) == (diff_window.width(), diff_window.height()) == (1280, 800)
+    windows[0].deleteLater()

@@ -54,7 +54,7 @@ def column_texts(view, name):
     return [view.proxy.index(r, col).data() for r in range(view.proxy.rowCount())]
 
 
-def test_table_lists_every_tensor_sorted_by_relative_change(qtbot, window, before_after):
+def test_table_lists_every_tensor_changed_first_and_sorts_by_relative_change(qtbot, window, before_after):
     path_a, path_b, _, _ = before_after
     result = compare(qtbot, window, path_a, path_b)
     view = window.view
@@ -63,6 +63,8 @@ def test_table_lists_every_tensor_sorted_by_relative_change(qtbot, window, befor
     statuses = dict(zip(view.visible_names(), column_texts(view, "Status"), strict=True))
     assert statuses == {"fc.weight": "changed", "conv.weight": "changed", "fc.bias": "unchanged",
                         "head.weight": "shape mismatch", "old": "only in A", "new": "only in B"}  # fmt: skip
+    assert view.visible_names() == ["fc.weight", "conv.weight", "head.weight", "old", "new", "fc.bias"]
+    view.table.sortByColumn(COLUMNS.index("rel L2"), Qt.SortOrder.DescendingOrder)
     rel = [view.proxy.index(r, COLUMNS.index("rel L2")).data(SORT_ROLE) for r in range(view.proxy.rowCount())]
     assert rel == sorted(rel, reverse=True)
     assert "2x6 vs 3x6" in column_texts(view, "Shape")
@@ -97,7 +99,7 @@ def test_selecting_a_row_shows_the_difference(qtbot, window, before_after):
     diff = (a["conv.weight"] - b["conv.weight"]).numpy()
     np.testing.assert_allclose(grid._weight, diff)
     y, x = grid.tile_origin(0, 1)  # filter 1 (composite: R = input channel 0 ... B = channel 2)
-    assert wv.hover_text(y, x).startswith("filter 1, y 0, x 0: RGB = (0, 0, -1)")
+    assert wv.hover_text(*wv.fitted.display_pixel(y, x)).startswith("filter 1, y 0, x 0: RGB = (0, 0, -1)")
     qtbot.waitUntil(lambda: wv.summary is not None, timeout=TIMEOUT)
     stats, _ = wv.summary
     assert (stats.min, stats.max, stats.zeros) == (-1.0, 0.0, diff.size - 1)
@@ -127,3 +129,30 @@ def test_cancel_stops_the_job(qtbot, window, before_after):
     window.cancel()
     assert not window.is_busy() and window.status.text() == "Cancelled."
     window.shutdown()
+
+
+def test_default_order_puts_changed_parameters_before_zero_started_buffers(qtbot, window, tmp_path):
+    """BatchNorm rows that start at 0 (rel L2 ∞) no longer bury the conv weight that really changed."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.Linear(4, 3))
+    a = {k: v.clone() for k, v in net.state_dict().items()}
+    b = {k: v.clone() for k, v in a.items()}
+    b["0.weight"] += 0.01  # a small real change
+    b["2.weight"] *= 2.0  # a large one
+    b["1.bias"] += 0.5  # starts at 0: ∞
+    b["1.running_mean"] += 0.1
+    b["1.num_batches_tracked"] += 100
+    b["1.running_var"] *= 1.1
+    torch.save({"model_state_dict": a, "epoch": 0}, tmp_path / "a.pth")
+    torch.save({"model_state_dict": b, "epoch": 1}, tmp_path / "b.pth")
+    compare(qtbot, window, tmp_path / "a.pth", tmp_path / "b.pth")
+    view = window.view
+    assert view.visible_names() == [
+        "2.weight", "0.weight", "1.bias",  # parameters: by rel L2, then ∞ (a = 0)
+        "1.running_var", "1.running_mean", "1.num_batches_tracked",  # buffers: finite, then ∞
+        "0.bias", "1.weight", "2.bias",  # unchanged
+    ]  # fmt: skip
+    assert column_texts(view, "rel L2")[2] == "∞ (a = 0)"
+    assert view.table.horizontalHeader().sortIndicatorSection() == -1  # no column sorted: the reading order
+    view.table.sortByColumn(COLUMNS.index("rel L2"), Qt.SortOrder.DescendingOrder)
+    assert view.visible_names()[:3] == ["1.bias", "1.running_mean", "1.num_batches_tracked"]  # still on offer

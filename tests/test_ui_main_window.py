@@ -214,3 +214,29 @@ def test_trust_required_error_offers_trust(qtbot, window, tiny_checkpoint, monke
                         staticmethod(lambda parent, path, g, d=(): shown.append(g) or False))  # fmt: skip
     window.trust_action.trigger()
     assert shown == [["mymodel.Net"]]
+
+
+def test_demo_file_shows_module_classes_in_tree_and_details(qtbot, window):
+    """The demo file is grouped (``model_state_dict/conv1``): the tree and Details still name each module's class."""
+    import pathlib
+
+    from inspector.ui.entry_tree_model import KIND
+
+    demo = pathlib.Path(__file__).resolve().parents[1] / "resources" / "demo_mnist_cnn.pth"
+    load_and_wait(qtbot, window, demo)
+    group = window.proxy.index(0, 0)
+    assert window.proxy.index(0, KIND).data() == "MnistCNN"
+    classes = {
+        window.proxy.index(r, NAME, group).data(): window.proxy.index(r, KIND, group).data()
+        for r in range(window.proxy.rowCount(group))
+    }
+    assert classes == {
+        "conv1": "Conv2d",
+        "bn1": "BatchNorm2d",
+        "conv2": "Conv2d",
+        "fc1": "Linear",
+        "fc2": "Linear",
+    }
+    assert window.current_entry().key == "model_state_dict/conv1.weight"
+    assert window.details.tensor_form.values["Module"].text() == "conv1 (torch.nn.modules.conv.Conv2d)"
+    qtbot.waitUntil(lambda: not window.is_busy(), timeout=20000)

@@ -68,7 +68,7 @@ def test_switching_normalisation_and_channel_rerenders(qtbot, view, weights):
     grid = view.picture
     assert grid.normalize == "global"
     np.testing.assert_allclose(grid.scales, np.full(8, tensors["conv2.weight"].abs().max().item()))
-    np.testing.assert_array_equal(view.image_item.image, grid.to_rgb())
+    np.testing.assert_array_equal(view.image_item.image, view.fitted.rgb)  # re-flowed to the view's shape
     with qtbot.waitSignal(view.view_shown, timeout=TIMEOUT):
         view.set_channel(3)
     assert (
@@ -81,7 +81,7 @@ def test_hover_names_filter_channel_and_value(qtbot, view, weights):
     ckpt, tensors = weights
     show(qtbot, view, ckpt, "conv2.weight", stats=False)
     grid = view.picture
-    y, x = grid.tile_origin(5, 2)  # filter 5, input channel 2
+    y, x = view.fitted.display_pixel(*grid.tile_origin(5, 2))  # filter 5, input channel 2, where it is drawn
     scene_pos = view.image_item.mapToScene(x + 1.5, y + 0.5)
     view.image_plot.scene().sigMouseMoved.emit(scene_pos)
     value = tensors["conv2.weight"][5, 2, 0, 1].item()
@@ -145,3 +145,48 @@ def test_a_failing_read_shows_its_message(qtbot, view):
         view.show_tensor("w", broken, (3, 3), "broken")
     assert failed.args == ["x.pth: tensor 'w' is truncated; re-download the file"]
     assert view.message.text() == failed.args[0]
+
+
+def caption_breaks_inside(label, words: str) -> list[int]:
+    """Label widths (200-900 px) at which word wrap would break ``label``'s text inside ``words``."""
+    from PySide6.QtGui import QTextLayout, QTextOption
+
+    text, bad = label.text(), []
+    starts = [i for i in range(len(text)) if text.startswith(words, i)]
+    for width in range(200, 900, 2):
+        layout = QTextLayout(text, label.font())
+        option = QTextOption()
+        option.setWrapMode(QTextOption.WrapMode.WordWrap)
+        layout.setTextOption(option)
+        layout.beginLayout()
+        while (line := layout.createLine()).isValid():
+            line.setLineWidth(width)
+            end = line.textStart() + line.textLength()
+            if any(s < end < s + len(words) for s in starts):
+                bad.append(width)
+        layout.endLayout()
+    return bad
+
+
+def test_a_many_channel_conv_fills_a_wide_view_in_bands_and_its_caption_keeps_w_whole(qtbot, view, tmp_path):
+    """The demo's conv2 (32 filters x 16 channels) was a tall strip of tiny tiles in a wide view."""
+    weight = torch.randn(32, 16, 3, 3, generator=torch.Generator().manual_seed(1))
+    torch.save({"conv2.weight": weight}, tmp_path / "c.pth")
+    ckpt = load_checkpoint(tmp_path / "c.pth")
+    view.resize(900, 600)
+    view.show()
+    qtbot.waitExposed(view)
+    show(qtbot, view, ckpt, "conv2.weight", stats=False)
+    grid, fitted = view.picture, view.fitted
+    assert (grid.rows, grid.cols) == (32, 16) and fitted.cols >= 2  # bands side by side
+    h, w = view.image_item.image.shape[:2]
+    assert w > h
+    y, x = fitted.display_pixel(*grid.tile_origin(20, 5))
+    assert view.hover_text(y, x + 2).startswith("filter 20, channel 5, y 0, x 2:")
+    assert view.info.text().startswith(f"32 filters x 16 input channels in {fitted.cols} bands")
+    assert "|w|" not in view.info.text()  # word joiners inside: no line break after the first bar
+    assert "max |\u2060w\u2060|" in view.info.text()
+    assert caption_breaks_inside(view.info, "|\u2060w\u2060|") == []
+    view.resize(360, 900)  # a tall view: one band again, re-flowed on resize (no job runs)
+    qtbot.waitUntil(lambda: view.fitted.cols == 1, timeout=TIMEOUT)
+    assert view.image_item.image.shape[0] > view.image_item.image.shape[1]

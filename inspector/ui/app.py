@@ -1,4 +1,4 @@
-"""Start the GUI: ``python main.py [FILE] [--trust] [--select NAME] [--tab TAB] [--screenshot PNG]``.
+"""Start the GUI: ``python main.py [FILE] [--trust] [--select NAME] [--tab TAB] [--compare B] [--screenshot PNG]``.
 
 (Also the ``inspector-gui`` script.) ``--select`` and ``--tab`` pick what the window shows once FILE is open,
 so that a screenshot can show any view: ``--select conv1.weight --tab weights``.
@@ -6,6 +6,8 @@ so that a screenshot can show any view: ``--select conv1.weight --tab weights``.
 The window is shown first and the file is opened from the event loop, so the window paints before the load
 job imports torch on its worker thread. ``--screenshot`` waits until the file is shown and every job has
 settled, saves a picture of the window and exits: it works offscreen (``QT_QPA_PLATFORM=offscreen``).
+``--compare B`` opens the compare window (FILE against B, as File › Compare with… does); the screenshot is then
+of that window, and ``--select`` picks its row.
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--select", metavar="NAME", help="select this tensor once FILE is open")
     parser.add_argument("--tab", choices=TAB_NAMES, help="show this tab once FILE is open (default: details)")
+    parser.add_argument(
+        "--compare",
+        metavar="B",
+        help="open the compare window: FILE against B (--screenshot: of that window)",
+    )
     parser.add_argument("--mnist-root", metavar="DIR", help="Features tab: read MNIST from this data root")
     parser.add_argument("--index", type=int, metavar="N", help="Features tab: show MNIST image N")
     parser.add_argument("--version", action="version", version=f"inspector {__version__}")
@@ -53,6 +60,7 @@ class ScreenshotTaker(QObject):
 
     The exit code is 0 when the file is shown, 1 when opening it failed or ``--select`` named no tensor of
     it (the picture shows the error; :meth:`fail` records it), 2 when nothing settled before the timeout.
+    After :meth:`follow`, the picture is of a compare window, taken once its diff is shown.
     """
 
     def __init__(self, app: QApplication, window: MainWindow, path: str, expect_file: bool):
@@ -60,6 +68,7 @@ class ScreenshotTaker(QObject):
         self._app, self._window, self._path = app, window, path
         self._code = 0
         self._waiting_for_file = expect_file
+        self._target = None  # a compare window to picture instead of the main window
         window.checkpoint_loaded.connect(self._on_checkpoint_loaded)
         window.load_failed.connect(self._on_load_failed)
         self._poll = QTimer(self, interval=SCREENSHOT_POLL_MS)
@@ -69,6 +78,13 @@ class ScreenshotTaker(QObject):
 
     def _on_checkpoint_loaded(self, _checkpoint) -> None:
         self._waiting_for_file = False
+
+    def follow(self, diff_window) -> None:
+        """Picture ``diff_window`` (a :class:`DiffWindow`) once its diff is shown, instead of the main window."""
+        self._target = diff_window
+        self._waiting_for_file = True
+        diff_window.diff_finished.connect(self._on_checkpoint_loaded)
+        diff_window.diff_failed.connect(self._on_load_failed)
 
     def _on_load_failed(self, _message: str) -> None:
         self._code = 1
@@ -80,7 +96,8 @@ class ScreenshotTaker(QObject):
         self._code = 1
 
     def _on_poll_timeout(self) -> None:
-        if not self._waiting_for_file and not self._window.is_busy():
+        busy = self._window.is_busy() or (self._target is not None and self._target.is_busy())
+        if not self._waiting_for_file and not busy:
             self._save_and_exit(self._code)
 
     def _on_deadline_reached(self) -> None:
@@ -91,7 +108,8 @@ class ScreenshotTaker(QObject):
     def _save_and_exit(self, code: int) -> None:
         self._poll.stop()
         self._app.processEvents()
-        if not self._window.grab().save(self._path, "PNG"):
+        shown = self._target if self._target is not None else self._window
+        if not shown.grab().save(self._path, "PNG"):
             print(f"error: cannot write {self._path}", file=sys.stderr)
             code = code or 1
         self._app.exit(code)  # main() closes the window once the loop is over
@@ -115,6 +133,27 @@ def _show_requested(window: MainWindow, name: str | None, tab: str | None, check
         window.tabs.setCurrentIndex(TAB_NAMES.index(tab))
 
 
+def _open_compare(window: MainWindow, path_b: str, name: str | None, _checkpoint) -> None:
+    """Apply ``--compare`` (and its ``--select``) once FILE is shown (a single-shot connection)."""
+    diff_window = window.compare_with(path_b)
+    taker = getattr(window, "screenshot_taker", None)
+    if taker is not None:
+        taker.follow(diff_window)
+    if name:
+
+        def select_row(_result) -> None:
+            if not diff_window.view.select(name):
+                message = (
+                    f"{os.path.basename(path_b)}: no compared tensor named '{name}'; pick a row in the table"
+                )
+                diff_window.status.setText(message)
+                diff_window.status.setVisible(True)
+                if taker is not None:
+                    taker.fail(message)
+
+        diff_window.diff_finished.connect(select_row, type=Qt.ConnectionType.SingleShotConnection)
+
+
 def missing_tensor_message(path: str, name: str) -> str:
     return (
         f"{os.path.basename(path)}: no tensor named '{name}'; "
@@ -136,9 +175,15 @@ def main(argv: list[str] | None = None, settings: QSettings | None = None) -> in
     path = args.file or (str(DEFAULT_CHECKPOINT) if DEFAULT_CHECKPOINT.is_file() else None)
     window.show()
     if path:
-        if args.select or args.tab:
+        select = None if args.compare else args.select  # with --compare, it picks the compare window's row
+        if select or args.tab:
             window.checkpoint_loaded.connect(
-                partial(_show_requested, window, args.select, args.tab),
+                partial(_show_requested, window, select, args.tab),
+                type=Qt.ConnectionType.SingleShotConnection,
+            )
+        if args.compare:
+            window.checkpoint_loaded.connect(
+                partial(_open_compare, window, args.compare, args.select),
                 type=Qt.ConnectionType.SingleShotConnection,
             )
         QTimer.singleShot(0, lambda: window.open_file(os.fspath(path), trust=args.trust))

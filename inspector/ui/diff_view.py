@@ -11,7 +11,6 @@ so an unchanged filter stays neutral instead of being stretched to full colour.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
@@ -38,18 +37,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.core.analysis.diff_order import (
+    STATUS_RANK,
+    ReviewRow,
+    entry_kinds,
+    relative_change,
+    review_order,
+)
+from inspector.ui.column_sizing import chrome_width, fit_columns
 from inspector.ui.weight_view import WeightView
 from inspector.ui.worker import WorkerSlot
 
 if TYPE_CHECKING:
-    from inspector.core.analysis.diff import DiffResult, TensorDiff
+    from inspector.core.analysis.diff import DiffResult
     from inspector.core.checkpoint.model import Checkpoint
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 COLUMNS = ("Tensor", "Status", "rel L2", "max |a−b|", "% changed", "Shape", "Dtype")
 NUMBER_COLUMNS = (2, 3, 4)
 REL_L2_COLUMN = COLUMNS.index("rel L2")
-STATUS_ORDER = {"shape mismatch": 0, "changed": 1, "only in A": 2, "only in B": 3, "unchanged": 4}
+COLUMN_MAX_CHARS = 24  # no column but the tensor name grows wider than this on open
+TABLE_SHARE = 0.65  # the table may take this share of the window's width to show its columns
 _NO_PARENT = QModelIndex()
 STATUS_COLORS = {
     "changed": "#f4a582",
@@ -57,29 +65,6 @@ STATUS_COLORS = {
     "only in A": "#d1e5f0",
     "only in B": "#d1e5f0",
 }
-
-
-@dataclass(frozen=True)
-class DiffRow:
-    """One table row: a compared pair (``diff`` set) or a name found in one file only."""
-
-    name: str
-    status: str
-    diff: TensorDiff | None = None
-
-    @property
-    def comparable(self) -> bool:
-        return self.diff is not None and not self.diff.shape_mismatch
-
-
-def diff_rows(result: DiffResult) -> list[DiffRow]:
-    rows = []
-    for t in result.tensors:
-        status = "shape mismatch" if t.shape_mismatch else ("changed" if t.changed else "unchanged")
-        rows.append(DiffRow(t.name, status, t))
-    rows += [DiffRow(name, "only in A") for name in result.only_in_a]
-    rows += [DiffRow(name, "only in B") for name in result.only_in_b]
-    return rows
 
 
 def _shape(shape) -> str:
@@ -90,13 +75,13 @@ def _number(x: float | None) -> str:
     return "" if x is None else f"{x:.4g}"
 
 
-def _cell(row: DiffRow, column: int) -> tuple[str, Any]:
+def _cell(row: ReviewRow, column: int) -> tuple[str, Any]:
     """(text, sort key) of one cell; missing numbers sort below every number."""
     d, name = row.diff, COLUMNS[column]
     if name == "Tensor":
         return (d.display_name if d is not None else row.name), row.name
     if name == "Status":
-        return row.status, STATUS_ORDER[row.status]
+        return row.status, STATUS_RANK[row.status]
     if d is None:
         return "", -1.0
     if name == "Shape":
@@ -105,7 +90,7 @@ def _cell(row: DiffRow, column: int) -> tuple[str, Any]:
     if name == "max |a−b|":
         return _number(d.max_abs), -1.0 if d.max_abs is None else d.max_abs
     if name == "rel L2":
-        rel = d.rel_l2 if d.rel_l2 is not None else (math.inf if d.changed and not d.shape_mismatch else None)
+        rel = relative_change(d)
         text = "∞ (a = 0)" if rel == math.inf else _number(rel)
         return text, -1.0 if rel is None else rel
     if name == "% changed":
@@ -114,19 +99,35 @@ def _cell(row: DiffRow, column: int) -> tuple[str, Any]:
     return (d.dtype_a if d.dtype_a == d.dtype_b else f"{d.dtype_a} → {d.dtype_b}"), d.dtype_a
 
 
+def _tooltip(row: ReviewRow, column: int) -> str:
+    """The full text of a cell (names elide when the column is narrowed); the name adds kind and keys."""
+    text = _cell(row, column)[0]
+    if COLUMNS[column] != "Tensor":
+        return text
+    lines = [text] + ([row.kind] if row.kind else [])
+    if row.diff is not None:
+        lines += [f"A: {row.diff.key_a}", f"B: {row.diff.key_b}"]
+    return "\n".join(lines)
+
+
 class DiffTableModel(QAbstractTableModel):
-    """The rows of a :class:`DiffResult`; ``SORT_ROLE`` gives numbers for sorting."""
+    """The rows of a :class:`DiffResult` in :func:`review_order`; ``SORT_ROLE`` gives numbers for sorting.
+
+    The rows' own order is the reading order (parameters before buffers, finite changes before ∞), so
+    the proxy shows it whenever no column is sorted.
+    """
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self._rows: list[DiffRow] = []
+        self._rows: list[ReviewRow] = []
 
-    def set_result(self, result: DiffResult | None) -> None:
+    def set_result(self, result: DiffResult | None, kinds: dict[str, str] | None = None) -> None:
+        """Show ``result``; ``kinds`` (match name -> parameter/buffer/...) decides the reading order."""
         self.beginResetModel()
-        self._rows = diff_rows(result) if result is not None else []
+        self._rows = review_order(result, kinds) if result is not None else []
         self.endResetModel()
 
-    def diff_row(self, index: QModelIndex | int) -> DiffRow:
+    def diff_row(self, index: QModelIndex | int) -> ReviewRow:
         return self._rows[index if isinstance(index, int) else index.row()]
 
     def rowCount(self, parent=_NO_PARENT) -> int:
@@ -148,6 +149,8 @@ class DiffTableModel(QAbstractTableModel):
             return _cell(row, index.column())[0]
         if role == SORT_ROLE:
             return _cell(row, index.column())[1]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return _tooltip(row, index.column())
         if role == Qt.ItemDataRole.BackgroundRole and index.column() == 1 and row.status in STATUS_COLORS:
             return QBrush(QColor(STATUS_COLORS[row.status]))
         if role == Qt.ItemDataRole.ForegroundRole and row.status == "unchanged":
@@ -206,9 +209,9 @@ class DiffView(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)  # long names: elided, resizable
-        header.resizeSection(0, 190)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # sized on each result: _fit_columns
+        header.setSortIndicatorClearable(True)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.setWordWrap(False)
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)
@@ -232,6 +235,7 @@ class DiffView(QWidget):
             splitter.setStretchFactor(0, 1)
             splitter.setStretchFactor(1, 1)
             splitter.setSizes([560, 640])
+        self.splitter = splitter
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
@@ -241,13 +245,14 @@ class DiffView(QWidget):
         return self._result
 
     def set_result(self, result: DiffResult, ckpt_a: Checkpoint, ckpt_b: Checkpoint) -> None:
-        """Show ``result`` (sorted by rel L2, largest first) and select its first row."""
+        """Show ``result`` in reading order (:func:`review_order`, no column sorted) and select its first row."""
         self._result, self._checkpoints = result, (ckpt_a, ckpt_b)
         if self.weight_view is not None:
             self.weight_view.forget_stats()
-        self.model.set_result(result)
-        self.table.sortByColumn(REL_L2_COLUMN, Qt.SortOrder.DescendingOrder)
+        self.model.set_result(result, entry_kinds(result, ckpt_a, ckpt_b))
+        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # the model's own order
         self.summary.setText(result.summary_line())
+        self._fit_columns()
         if self.proxy.rowCount():
             self.table.selectionModel().setCurrentIndex(
                 self.proxy.index(0, 0),
@@ -255,6 +260,17 @@ class DiffView(QWidget):
             )
         elif self.weight_view is not None:
             self.weight_view.clear("The files hold no tensors.")
+
+    def _fit_columns(self) -> None:
+        """Columns as wide as their text (bounded), the name stretching; the table's side of the splitter
+        widens to show them, up to ``TABLE_SHARE`` of the window."""
+        char = self.table.fontMetrics().horizontalAdvance("0")
+        needed = fit_columns(self.table, self.table.horizontalHeader(), 0, COLUMN_MAX_CHARS * char)
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        wanted = min(needed + chrome_width(self.table), int(total * TABLE_SHARE))
+        if total and wanted > sizes[0]:
+            self.splitter.setSizes([wanted, total - wanted])
 
     def visible_names(self) -> list[str]:
         """Match names in the table's current (sorted, filtered) order."""
@@ -316,7 +332,7 @@ class DiffWindow(QWidget):
     ):
         super().__init__(parent)
         self.setWindowTitle("Compare checkpoints")
-        self.resize(1200, 760)
+        self.resize(1280, 800)  # the main window's size: the table's columns and a picture side by side
         self._jobs = WorkerSlot("diff")
         self.paths = QLabel()
         self.paths.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -354,7 +370,9 @@ class DiffWindow(QWidget):
         self._jobs.start(make_job, self._on_finished, self._on_failed, self._on_progress)
 
     def is_busy(self) -> bool:
-        return self._jobs.is_busy()
+        """True while the diff runs or the selected difference is being drawn."""
+        weights = self.view.weight_view
+        return self._jobs.is_busy() or (weights is not None and weights.is_busy())
 
     def cancel(self) -> None:
         if self._jobs.is_busy():

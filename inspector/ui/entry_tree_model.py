@@ -79,7 +79,16 @@ def display_text(node: EntryNode, column: int) -> str:
     return ""
 
 
+def cell_tooltip(node: EntryNode, column: int) -> str:
+    """The hover text of a cell: its full text first (a column narrowed by the user elides it), then
+    :func:`tooltip_text`'s description of the row."""
+    about = tooltip_text(node)
+    text = display_text(node, column)
+    return f"{text}\n{about}" if text and column != NAME and text not in about.splitlines() else about
+
+
 def tooltip_text(node: EntryNode) -> str:
+    """The row's description: its full key (or path), shape, dtype and size, how its kind was decided."""
     entry = node.entry
     if entry is None:
         what = f"{node.class_name} " if node.class_name else ""
@@ -177,7 +186,7 @@ class EntryTreeModel(QAbstractItemModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return display_text(node, column)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return tooltip_text(node)
+            return cell_tooltip(node, column)
         if role == Qt.ItemDataRole.TextAlignmentRole and column in _NUMERIC:
             return int(_RIGHT)
         if role == Qt.ItemDataRole.FontRole:

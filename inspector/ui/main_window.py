@@ -18,12 +18,14 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
+    QFrame,
     QHeaderView,
     QLabel,
     QLineEdit,
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QScrollArea,
     QSplitter,
     QStackedWidget,
     QTabWidget,
@@ -35,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from inspector.core.checkpoint.model import totals_line
 from inspector.core.errors import TrustRequiredError, UnsafeCheckpointError
+from inspector.ui.column_sizing import chrome_width, fit_columns
 from inspector.ui.diff_view import DiffWindow
 from inspector.ui.entry_details import EntryDetails
 from inspector.ui.entry_tree_model import (
@@ -69,7 +72,9 @@ APP_NAME = "inspector"
 FILE_FILTER = "PyTorch checkpoints (*.pt *.pth *.ckpt *.bin *.tar *.safetensors *.pkl);;All files (*)"
 EMPTY_HINT = "No file open.\n\nOpen a PyTorch checkpoint with File › Open (Ctrl+O),\nor drop one here."
 EXPAND_ALL_BELOW = 400  # expand the whole tree when it has fewer rows than this
-COLUMN_CHARS = {SHAPE: 12, DTYPE: 8, NUMEL: 10, BYTES: 9, KIND: 10, TRAINABLE: 9}
+COLUMN_CHARS = {SHAPE: 12, DTYPE: 8, NUMEL: 10, BYTES: 9, KIND: 10, TRAINABLE: 9}  # before a file is open
+COLUMN_MAX_CHARS = 40  # no column but the name grows wider than this on open
+TREE_SHARE = 0.62  # the tree's pane may widen to this share of the window to show its columns
 
 
 def _load_job(path: str, trust: bool):
@@ -223,7 +228,11 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(page, "Features")
         self._features_page = page
         self.training_panel = TrainingPanel(self.session, self._settings)
-        self.tabs.addTab(self.training_panel, "Fine-tune")
+        self._training_page = QScrollArea()  # its wide form must not hold the tree narrow on other tabs
+        self._training_page.setWidget(self.training_panel)
+        self._training_page.setWidgetResizable(True)
+        self._training_page.setFrameShape(QFrame.Shape.NoFrame)
+        self.tabs.addTab(self._training_page, "Fine-tune")
         self._sizes_before_features: list[int] | None = None
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.weights_tab.filter_picked.connect(self._on_filter_picked)
@@ -240,14 +249,18 @@ class MainWindow(QMainWindow):
         return self._features_view
 
     def _on_tab_changed(self, _index: int) -> None:
-        """The Features tab needs room: give it most of the width while it is shown, then give it back."""
-        if self.tabs.currentWidget() is self._features_page:
-            self.features_tab.show()
+        """Room for the wide tabs while they are shown, given back after: most of the width for Features, its
+        minimum for the Fine-tune form (it scrolls in its page, so the other tabs are not held to its width)."""
+        page = self.tabs.currentWidget()
+        if page is self._features_page or page is self._training_page:
+            wide = self.features_tab if page is self._features_page else self.training_panel
+            wide.show()
             if self._sizes_before_features is None:
                 self._sizes_before_features = self.splitter.sizes()
-                total = sum(self._sizes_before_features)
-                wanted = max(self.features_tab.minimumSizeHint().width() + 20, int(total * 0.62))
-                self.splitter.setSizes([max(total - wanted, 200), wanted])
+            total = sum(self._sizes_before_features)
+            share = 0.62 if page is self._features_page else 0.0  # the form needs its minimum width only
+            wanted = max(wide.minimumSizeHint().width() + 20, int(total * share), self.splitter.sizes()[1])
+            self.splitter.setSizes([max(total - wanted, 200), wanted])
         elif self._sizes_before_features is not None:
             self.splitter.setSizes(self._sizes_before_features)
             self._sizes_before_features = None
@@ -473,7 +486,7 @@ class MainWindow(QMainWindow):
         """Fresh tree after a load: re-apply the filter, expand, fit the name column, select an entry."""
         self.proxy.set_filter_text(self.filter_edit.text())
         self._expand()
-        self._fit_name_column()
+        self._fit_columns()
         self._update_counts()
         first = self._first_entry_index()
         if first.isValid():
@@ -481,13 +494,20 @@ class MainWindow(QMainWindow):
         else:
             self.details.clear()
 
-    def _fit_name_column(self) -> None:
-        """Wide enough for the names, but not so wide that the other columns scroll out of view."""
+    def _fit_columns(self) -> None:
+        """Columns as wide as their text (bounded), the name column stretching over the rest; the tree's
+        pane widens to fit them, up to ``TREE_SHARE`` of the window, so nothing is clipped on open."""
         char = self.tree.fontMetrics().horizontalAdvance("0")
-        others = sum(self.tree.columnWidth(c) for c in COLUMN_CHARS)
-        room = self.tree.viewport().width() - others
-        wanted = self.tree.sizeHintForColumn(NAME) + 2 * char
-        self.tree.setColumnWidth(NAME, max(16 * char, min(wanted, room, 48 * char)))
+        needed = fit_columns(self.tree, self.tree.header(), NAME, COLUMN_MAX_CHARS * char)
+        if self._sizes_before_features is not None:  # the Features tab holds the room; leave it alone
+            return
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        pane = self.splitter.widget(0)
+        margins = pane.width() - self.tree.viewport().width() if pane.width() else 0
+        wanted = min(needed + max(margins, chrome_width(self.tree)), int(total * TREE_SHARE))
+        if total and wanted > sizes[0]:
+            self.splitter.setSizes([wanted, total - wanted])
 
     def _expand(self) -> None:
         """Small files open fully; beside a model group, other groups (optimizer state...) stay closed."""

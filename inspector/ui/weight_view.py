@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from inspector.core import render
 from inspector.core.errors import InspectorError
+from inspector.core.filter_layout import FittedMosaic, choose_grid, describe, fit_mosaic
 from inspector.core.jobs import Progress
 from inspector.ui.entry_details import stats_texts
 from inspector.ui.tensor_image import TensorImage
@@ -51,6 +52,9 @@ ALL_CHANNELS_MAX_TILES = (
     64 * 64
 )  # beyond, a conv opens on channel 0: 262144 tiles read as noise at first sight
 NORMALIZATIONS = (("per filter", "filter"), ("global", "global"))
+ABS_W = "|\u2060w\u2060|"  # |w| with word joiners: a wrapped caption never breaks after the first bar
+ABS_V = "|\u2060v\u2060|"
+COLORBAR_WIDTH = 70  # pixels of the canvas the colour bar and its labels take beside the picture
 
 
 @dataclass
@@ -132,6 +136,8 @@ class WeightView(QWidget):
         self._normalize = "filter"
         self.kind = "empty"
         self.picture: Any = None
+        self.fitted: FittedMosaic | None = None  # a filter grid as drawn: re-flowed to the view's shape
+        self._grid_rgb: np.ndarray | None = None  # the grid's own picture, re-flowed again on resize
         self.summary: tuple[Any, Any] | None = None
 
         bar = self._build_toolbar()
@@ -173,7 +179,9 @@ class WeightView(QWidget):
         self.normalize_combo = QComboBox()
         for label, mode in NORMALIZATIONS:
             self.normalize_combo.addItem(label, mode)
-        self.normalize_combo.setToolTip("Colour scale: each filter by its own max |w|, or all by the largest")
+        self.normalize_combo.setToolTip(
+            f"Colour scale: each filter by its own max {ABS_W}, or all by the largest"
+        )
         self.normalize_combo.currentIndexChanged.connect(self._on_normalize_changed)
         self.channel_combo = QComboBox()
         self.channel_combo.setSizeAdjustPolicy(
@@ -208,6 +216,7 @@ class WeightView(QWidget):
         self.canvas.hover_text = self.hover_text
         self.canvas.hovered.connect(self._on_hovered)
         self.canvas.clicked.connect(self._on_canvas_clicked)
+        self.canvas.installEventFilter(self)  # resizes re-flow a filter mosaic
         self.image_plot, self.image_item, self.colorbar = (
             self.canvas.plot,
             self.canvas.item,
@@ -248,6 +257,7 @@ class WeightView(QWidget):
         self._render_jobs.cancel()
         self._stats_jobs.cancel()
         self._source, self._tensor, self.picture, self.summary, self.kind = None, None, None, None, "empty"
+        self.fitted, self._grid_rgb = None, None
         self.title.setText("")
         self.info.setText("")
         self.hover_label.setText(" ")
@@ -371,18 +381,37 @@ class WeightView(QWidget):
 
     def _draw_grid(self, grid: render.FilterGrid) -> None:
         lo, hi = (-1.0, 1.0) if grid.normalize == "filter" else grid.value_range
+        self._grid_rgb = grid.to_rgb()
+        self.fitted = fit_mosaic(grid, self._view_aspect(), self._grid_rgb)
         # a mosaic larger than the screen averages instead of aliasing
-        self.canvas.show_rgb(grid.to_rgb(), (lo, hi), axes=False, downsample=True)
+        self.canvas.show_rgb(self.fitted.rgb, (lo, hi), axes=False, downsample=True)
         self.pages.setCurrentIndex(1)
         self.colorbar.setVisible(not grid.composite)
-        scale = "each filter scaled to ±1 by its max |w|" if grid.normalize == "filter" else f"±{hi:.4g}"
+        scale = f"each filter scaled to ±1 by its max {ABS_W}" if grid.normalize == "filter" else f"±{hi:.4g}"
         if grid.composite:
             scale = "RGB = input channels 0-2, grey = 0"
-        layout = f"{grid.rows}x{grid.cols} tiles" + (", row = filter, column = input channel"
-                                                     if grid.layout == "filters x channels" else "")  # fmt: skip
-        self.info.setText(
-            "; ".join(filter(None, [f"{grid.filters_shown} filters, {layout}", scale, grid.note]))
-        )
+        self.info.setText("; ".join(filter(None, [describe(grid, self.fitted), scale, grid.note])))
+
+    def _view_aspect(self) -> float:
+        """Width / height of the picture area (less the colour bar); 4:3 before the view has a size."""
+        w, h = self.canvas.width() - COLORBAR_WIDTH, self.canvas.height()
+        return w / h if self.canvas.isVisible() and w > 50 and h > 50 else 4 / 3
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.canvas and event.type() == QEvent.Type.Resize:
+            self._refit_grid()
+        return super().eventFilter(watched, event)
+
+    def _refit_grid(self) -> None:
+        """The view changed shape: re-flow the shown filter mosaic when another grid now fits it better."""
+        grid, fitted = self.picture, self.fitted
+        if not isinstance(grid, render.FilterGrid) or fitted is None or self._grid_rgb is None:
+            return
+        gaps = (fitted.gap_y, fitted.gap_x)
+        wanted = choose_grid(fitted.units, fitted.unit_h, fitted.unit_w, gaps, fitted.margin,
+                             self._view_aspect(), fitted.column_major)  # fmt: skip
+        if wanted != (fitted.rows, fitted.cols):
+            self._draw_grid(grid)
 
     def _draw_heatmap(self, heat: render.Heatmap) -> None:
         rows, cols = heat.shape
@@ -400,8 +429,8 @@ class WeightView(QWidget):
             h, w = heat.values.shape
             text += f"; drawn as {h} x {w}, each pixel the {heat.method} of a {heat.factor[0]}x{heat.factor[1]} block"
         if heat.clip < 0.9 * heat.vmax:  # only worth saying when an outlier set the max
-            text += (f"; colours saturate beyond ±{heat.clip:.4g} ({render.ROBUST_PERCENTILE:g}th percentile of |v|,"
-                     f" max |v| {heat.vmax:.4g})")  # fmt: skip
+            text += (f"; colours saturate beyond ±{heat.clip:.4g} ({render.ROBUST_PERCENTILE:g}th percentile of "
+                     f"{ABS_V}, max {ABS_V} {heat.vmax:.4g})")  # fmt: skip
         self.info.setText(text)
 
     def _draw_series(self, series: render.Series) -> None:
@@ -466,7 +495,8 @@ class WeightView(QWidget):
     def hover_text(self, row: int, col: int) -> str:
         """What the hover label says for image pixel ``(row, col)`` of the current picture."""
         if isinstance(self.picture, render.FilterGrid):
-            return _grid_hover(self.picture, row, col)
+            source = self.fitted.source_pixel(row, col) if self.fitted is not None else (row, col)
+            return _grid_hover(self.picture, *source) if source is not None else ""
         if isinstance(self.picture, render.Heatmap):
             return _heatmap_hover(self.picture, row, col)
         return ""
@@ -478,7 +508,8 @@ class WeightView(QWidget):
     def _on_canvas_clicked(self, row: int, col: int, _modifiers) -> None:
         """A click on a filter of a conv weight: that output channel is the one to ablate (``filter_picked``)."""
         if isinstance(self.picture, render.FilterGrid) and self._source is not None:
-            pixel = self.picture.locate(row, col)
+            source = self.fitted.source_pixel(row, col) if self.fitted is not None else (row, col)
+            pixel = self.picture.locate(*source) if source is not None else None
             if pixel is not None:
                 self.filter_picked.emit(pixel.filter)
 
