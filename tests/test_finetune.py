@@ -25,7 +25,7 @@ from inspector.core.training.freeze import (
     plan_freeze,
 )
 from inspector.core.training.loop import EpochRecord, StepRecord, iter_finetune
-from inspector.core.training.prepare import iter_guarded, prepare_run
+from inspector.core.training.prepare import checkpoint_dict, iter_guarded, prepare_run
 from inspector.core.training.saving import check_target
 from inspector.core.training.settings import FinetuneSettings
 from tests.finetune_fixtures import write_square_digits, write_untrained_demo
@@ -265,3 +265,95 @@ def test_torchrun_two_gloo_ranks_end_identical_and_write_one_checkpoint(base, da
     reports = [line for line in done.stdout.splitlines() if line.startswith("{") or line.startswith(' "')]
     assert os.listdir(out.parent) == ["tuned.pth"]
     assert json.loads(done.stdout)["world_size"] == 2 and reports
+
+
+# -- what a new user tripped over ----------------------------------------------------------------------------
+def test_statistics_allowed_to_update_are_not_reported_frozen(base, data_root, tmp_path, capsys):
+    out = tmp_path / "bn.pth"
+    assert main(["finetune", str(base), "--freeze", "conv1,bn1,conv2", "--update-frozen-bn", "--data",
+                 f"mnist:{data_root}", "--limit", "256", "--out", str(out), "--json"]) == 0  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    moving = ["bn1.running_mean", "bn1.running_var", "bn1.num_batches_tracked"]
+    assert report["updated_buffers"] == moving and not set(moving) & set(report["frozen"])
+    assert (
+        report["frozen_unchanged"] is True
+        and torch.load(out, weights_only=True)["frozen"] == report["frozen"]
+    )
+    before, after = (torch.load(p, weights_only=True)["model_state_dict"] for p in (base, out))
+    assert all(not torch.equal(before[n], after[n]) for n in moving)
+
+
+def test_validation_is_the_tail_of_the_seeded_permutation_the_demo_held_out():
+    """With only a test split, validation must be images the demo checkpoint never trained on."""
+    import importlib.util
+
+    from inspector.core.training.datasets import ImageSet, _split
+
+    spec = importlib.util.spec_from_file_location("make_demo", "resources/make_demo_checkpoint.py")
+    make_demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_demo)
+    demo_train, demo_held_out = make_demo.split_indices(10000, 8000, 2000, seed=0)
+    whole = ImageSet(torch.zeros(10000, 1, 1, dtype=torch.uint8), torch.arange(10000))
+    train, val = _split(whole, seed=0)
+    assert torch.equal(val.labels.sort().values, demo_held_out.sort().values)
+    assert not set(train.labels.tolist()) & set(val.labels.tolist())
+
+
+def test_limit_caps_validation_too_and_is_checked(base, data_root, tmp_path, capsys):
+    run = prepare_run(load_or_fail(str(base)), FinetuneSettings(data=f"mnist:{data_root}", limit=100))
+    assert (len(run.data.train), len(run.data.val)) == (
+        100,
+        100,
+    ) and "validating on the first 100" in run.data.note
+    assert main(["finetune", str(base), "--data", f"mnist:{data_root}", "--limit", "-5",
+                 "--out", str(tmp_path / "o.pth")]) == 1  # fmt: skip
+    assert capsys.readouterr().err.startswith("error: --limit -5: give a number of images, at least 1")
+
+
+def test_the_output_must_name_a_file_and_progress_is_printed(base, data_root, tmp_path, capsys):
+    from inspector.commands.finetune import _printer
+    from inspector.core.jobs import Progress
+
+    assert (
+        main(["finetune", str(base), "--data", f"mnist:{data_root}", "--out", str(tmp_path), "--force"]) == 1
+    )
+    assert "is a folder; name a file" in capsys.readouterr().err
+    show = _printer(every_s=0)
+    show(Progress(3, 10, "validation accuracy before training: batch 1/2"))
+    assert "batch 1/2 (3/10 steps)" in capsys.readouterr().err
+
+
+def test_fewer_classes_than_outputs_is_said_and_class_names_saved(base, tmp_path):
+    from PIL import Image
+
+    for k, name in enumerate(("birds", "cats", "dogs")):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(4):
+            Image.new("L", (28, 28), 60 * k + i).save(tmp_path / "imgs" / name / f"{i}.png")
+    run = prepare_run(load_or_fail(str(base)), FinetuneSettings(data=f"folder:{tmp_path / 'imgs'}", limit=8))
+    assert "the data has 3 classes but the model predicts 10: --new-head 3" in run.data.note
+    result = run_job(iter_finetune(run))
+    saved = checkpoint_dict(result, run, str(base), "0" * 64)
+    assert (
+        saved["class_names"] == ["birds", "cats", "dogs"] and saved["dataset"] == "folder (birds, cats, dogs)"
+    )
+
+
+def test_a_fine_tuned_optimizer_names_its_parameters_and_diffs_by_parameter(
+    base, data_root, tmp_path, capsys
+):
+    from inspector.core.analysis.diff import diff_checkpoints
+
+    first, second = tmp_path / "a.pth", tmp_path / "b.pth"
+    for out, freeze in ((first, "conv1,bn1"), (second, "conv1,bn1,conv2")):
+        assert main(["finetune", str(base), "--freeze", freeze, "--data", f"mnist:{data_root}", "--limit", "128",
+                     "--out", str(out)]) == 0  # fmt: skip
+    ckpt = load_or_fail(str(second))
+    labels = {e.name: e.state_of for e in ckpt.entries if e.group == "optimizer_state_dict" and e.state_of}
+    assert labels["state.0.exp_avg"] == "fc1.weight"  # its optimizer holds fc1 and fc2 only
+    result = diff_checkpoints(str(first), str(second))
+    optimizer_rows = [t for t in result.tensors if t.name.startswith("optimizer_state_dict/")]
+    assert optimizer_rows and not any(t.shape_mismatch for t in optimizer_rows)
+    a_ckpt = load_or_fail(str(first))
+    only_a = {e.state_of for e in a_ckpt.entries if a_ckpt.match_name(e) in result.only_in_a}
+    assert only_a == {"conv2.weight", "conv2.bias"}  # conv2 trained (and had optimizer state) in A only

@@ -124,3 +124,26 @@ def test_settings_are_remembered_and_the_tensorboard_log_is_written(qtbot, panel
     assert (again.limit.value(), again.new_head.value(), again.update_bn.isChecked(), again.tensorboard.text()) == (
         256, 10, True, str(logs))  # fmt: skip
     again.shutdown()
+
+
+def test_a_new_file_clears_the_last_run_and_every_batch_is_a_loss_point(qtbot, panel, tmp_path):
+    panel.start()
+    qtbot.waitUntil(lambda: panel.result is not None, timeout=TIMEOUT)
+    batches = -(-len(panel._run.data.train) // panel.batch.value())
+    assert len(panel.loss_curve.getData()[0]) == batches  # on the CPU every batch's loss is drawn
+    assert "data: only the test split is present" in panel.status.text()
+    panel.session.set_checkpoint(
+        load_checkpoint(str(write_untrained_demo(tmp_path, seed=1, name="other.pth")))
+    )
+    assert (
+        panel.status.text() == ""
+        and panel.loss_curve.getData()[0] is None
+        or not len(panel.loss_curve.getData()[0])
+    )
+    assert panel.progress.value() <= 0 and not panel.results.isTabEnabled(1)
+
+
+def test_copy_as_command_keeps_trust_for_a_model_class(panel):
+    panel.session.set_model_class("/tmp/mynet.py:TinyNet", trusted=True)
+    line = panel.command()
+    assert "--model-class /tmp/mynet.py:TinyNet" in line and "--trust" in line

@@ -37,7 +37,9 @@ def add_parser(sub) -> None:
     p.add_argument("--schedule", default="none", choices=("none", "step", "cosine"))
     p.add_argument("--device", default="auto", metavar="auto|cpu|cuda")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, metavar="N", help="train on at most N images (quick runs)")
+    p.add_argument(
+        "--limit", type=int, metavar="N", help="train and validate on at most N images each (quick runs)"
+    )
     p.add_argument(
         "--new-head", type=int, metavar="CLASSES", help="replace the last Linear layer (new classes)"
     )
@@ -104,12 +106,23 @@ def run(args) -> int:
     return 0 if result.frozen_unchanged else 1
 
 
-def _printer():
+def _printer(every_s: float = 5.0):
+    """Epoch lines, and a progress line at most every ``every_s`` seconds (a long validation pass or epoch)."""
+    import time
+
+    last = [time.monotonic()]
+
     def show(progress):
         record = progress.payload
+        now = time.monotonic()
         if hasattr(record, "val_accuracy"):
             print(f"epoch {record.epoch}: train loss {record.train_loss:.4f}, validation accuracy "
                   f"{record.val_accuracy:.2%}, {record.seconds:.1f} s", file=sys.stderr)  # fmt: skip
+            last[0] = now
+        elif now - last[0] >= every_s:
+            share = f" ({progress.done}/{progress.total} steps)" if progress.total else ""
+            print(f"{progress.message}{share}", file=sys.stderr)
+            last[0] = now
 
     return show
 
@@ -118,7 +131,8 @@ def _report(result, train, out: str, settings) -> dict:
     from inspector.core.training.tensorboard import open_command
 
     return {
-        "frozen": list(result.plan.frozen_state),
+        "frozen": list(result.checked),
+        "updated_buffers": result.updated_buffers,
         "trainable": list(result.plan.trainable),
         "frozen_parameters": list(result.plan.frozen),
         "epochs": [e.to_json() for e in result.epochs],
@@ -139,7 +153,11 @@ def _report(result, train, out: str, settings) -> dict:
 
 def _print_text(report: dict) -> None:
     print(f"data: {report['data']['spec']} ({report['data']['note']})")
-    print(f"frozen: {len(report['frozen'])} tensors; trainable: {len(report['trainable'])} parameters")
+    frozen_params = len(report["frozen_parameters"])
+    print(f"frozen: {frozen_params} parameters and {len(report['frozen']) - frozen_params} buffers; "
+          f"trainable: {len(report['trainable'])} parameters")  # fmt: skip
+    if report["updated_buffers"]:
+        print(f"updated as allowed (--update-frozen-bn): {', '.join(report['updated_buffers'])}")
     print(
         f"validation accuracy: {report['val_accuracy_before']:.2%} before, {report['val_accuracy_after']:.2%} after"
     )

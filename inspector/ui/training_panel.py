@@ -174,7 +174,7 @@ class TrainingPanel(QWidget):
         self.all_but_last.valueChanged.connect(self._update_counts)
 
     def _build_curves(self) -> QWidget:
-        self.loss_plot = pg.PlotWidget(title="training loss")
+        self.loss_plot = pg.PlotWidget(title="training loss (per batch)")
         self.loss_plot.setLabel("bottom", "step")
         self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#1f77b4", width=2))
         self.acc_plot = pg.PlotWidget(title="validation accuracy")
@@ -283,7 +283,14 @@ class TrainingPanel(QWidget):
         self._update_counts()
 
     def _forget_run(self) -> None:
+        """Nothing of an earlier run stays on screen (a new file, or a new run starting)."""
         self.result, self.trained, self.change_result = None, None, None
+        self._losses.clear()
+        self._vals.clear()
+        self._flush_curves(force=True)
+        self.progress.reset()
+        self.progress.setFormat("%p%")
+        self.status.setText("")
         self.save_button.setEnabled(False)
         self.results.setTabEnabled(CHANGES_TAB, False)
         self.results.setTabText(CHANGES_TAB, "Changes")
@@ -350,9 +357,6 @@ class TrainingPanel(QWidget):
             return result, trained, changes
 
         self._forget_run()
-        self._losses.clear()
-        self._vals.clear()
-        self._flush_curves(force=True)
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.save_button.setEnabled(False)
@@ -377,7 +381,7 @@ class TrainingPanel(QWidget):
             self.progress.setValue(record.done)
             elapsed = time.monotonic() - self._started_at
             eta = elapsed / record.done * (record.total - record.done) if record.done else 0
-            left = f" — ETA {eta:.0f} s" if record.done < record.total else ""
+            left = f" — ETA {eta:.0f} s" if 0 < record.done < record.total else ""
             self.progress.setFormat(f"{record.message}{left}")
         if isinstance(payload, StepRecord) and payload.loss is not None:
             self._losses.append((payload.step, payload.loss))
@@ -406,9 +410,11 @@ class TrainingPanel(QWidget):
                  else f"frozen tensors CHANGED: {', '.join(result.frozen_changed)}")  # fmt: skip
         self.status.setText(
             f"validation accuracy {result.val_accuracy_before:.2%} → {result.val_accuracy_after:.2%}; {check} "
-            f"({len(result.plan.frozen_state)} tensors); {result.samples_per_second:.0f} images/s on "
+            f"({len(result.checked)} tensors{_updated(result)}); {result.samples_per_second:.0f} images/s on "
             f"{result.device}. Save as… writes a new checkpoint."
         )
+        if self._run is not None:
+            self.status.setText(f"{self.status.text()}\ndata: {self._run.data.note}")
         folder = self._run.settings.tensorboard if self._run is not None else None
         if folder:
             from inspector.core.training.tensorboard import open_command
@@ -502,7 +508,8 @@ class TrainingPanel(QWidget):
         ckpt = self.session.checkpoint
         path = ckpt.path if ckpt is not None else "FILE"
         return self.settings().command(path, self.default_out() if ckpt else "OUT.pth",
-                                       self.session.model_class or None, self.session.trusted)  # fmt: skip
+                                       self.session.model_class or None,
+                                       self.session.trusted or self.session.model_class_trusted)  # fmt: skip
 
     def copy_command(self) -> None:
         QApplication.clipboard().setText(self.command())
@@ -513,6 +520,11 @@ class TrainingPanel(QWidget):
         if self._before_after is not None:
             self._before_after.shutdown()
         return self._slot.shutdown(msecs)
+
+
+def _updated(result) -> str:
+    n = len(result.updated_buffers)
+    return f"; {n} BatchNorm statistics of frozen layers updated, as allowed" if n else ""
 
 
 def _full_bar(job):

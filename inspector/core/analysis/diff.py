@@ -173,10 +173,32 @@ def _by_match_name(ckpt: Checkpoint, warnings: list[str]) -> dict[str, TensorEnt
     return named
 
 
+def _state_key(entry: TensorEntry) -> tuple[str, str, str, str]:
+    """(group, prefix, parameter, leaf) of optimizer state mapped to its parameter."""
+    prefix = entry.name.rpartition("state.")[0]
+    return entry.group, prefix, entry.state_of, entry.name.rpartition(".")[2]
+
+
+def _pair_optimizer_state(a_named: dict, b_named: dict) -> dict:
+    """B's match names, with optimizer state that both files map to parameters paired by parameter, not by
+    index: a fine-tuned file's optimizer holds only the trained parameters, so its ``state.0`` is another
+    parameter's than the base file's ``state.0``."""
+    a_by_param = {_state_key(e): name for name, e in a_named.items() if e.state_of}
+    if not a_by_param or not any(e.state_of for e in b_named.values()):
+        return b_named
+    paired: dict[str, TensorEntry] = {}
+    for name, entry in b_named.items():
+        if entry.state_of:
+            name = a_by_param.get(_state_key(entry)) or f"{name} (B: {entry.state_label})"
+        paired[name] = entry
+    return paired
+
+
 def iter_diff(ckpt_a: Checkpoint, ckpt_b: Checkpoint) -> Job[DiffResult]:
     """Compare every tensor the two checkpoints share; progress counts tensors (``done`` of ``total``)."""
     warnings: list[str] = []
     a_named, b_named = _by_match_name(ckpt_a, warnings), _by_match_name(ckpt_b, warnings)
+    b_named = _pair_optimizer_state(a_named, b_named)
     shared = [name for name in a_named if name in b_named]
     rows = []
     for i, name in enumerate(shared):

@@ -4,7 +4,9 @@ An optimizer's ``state_dict`` keys its per-parameter state by position (``state.
 ``param_groups[*].params`` list those positions in the order the optimizer was given the parameters, which for
 ``optimizer(model.parameters())`` is the model's parameter order. The mapping is made only when it is
 certain enough to show: as many positions as the model has parameter rows, and every non-scalar state tensor
-shaped like its parameter. Otherwise the raw index stays the only name (it always stays visible).
+shaped like its parameter; or, better, when ``param_groups`` carry ``param_names`` (an optimizer given named
+parameters) and they name the model's parameters. Otherwise the raw index stays the only name (it always stays
+visible).
 """
 
 from __future__ import annotations
@@ -30,16 +32,37 @@ def map_optimizer_state(ckpt: Checkpoint) -> int:
             by_optimizer.setdefault((entry.group, found["prefix"]), []).append((int(found["index"]), entry))
     mapped = 0
     for (group, prefix), states in by_optimizer.items():
-        positions = _param_positions(_optimizer_dict(ckpt.raw, group, prefix))
-        if positions is None or len(positions) != len(params):
-            continue
-        owner = {position: params[i] for i, position in enumerate(positions)}
+        optimizer = _optimizer_dict(ckpt.raw, group, prefix)
+        positions = _param_positions(optimizer)
+        owner = _owners_by_name(optimizer, positions, params)
+        if owner is None:
+            if positions is None or len(positions) != len(params):
+                continue
+            owner = {position: params[i] for i, position in enumerate(positions)}
         if any(index not in owner or not _fits(entry, owner[index]) for index, entry in states):
             continue
         for index, entry in states:
             entry.state_of = owner[index].canonical_name
             mapped += 1
     return mapped
+
+
+def _owners_by_name(optimizer: Any, positions: list[int] | None, params: list[TensorEntry]):
+    """position -> parameter from ``param_groups[*].param_names`` (torch >= 2.6 saves them when the optimizer
+    was given named parameters, as ``finetune`` does: its optimizer holds only the trainable ones, so the
+    order-based guess cannot work); None when the names are absent or do not all name a parameter."""
+    if positions is None:
+        return None
+    names: list[str] = []
+    for param_group in optimizer["param_groups"]:
+        group_names = param_group.get("param_names")
+        if not isinstance(group_names, list | tuple) or not all(isinstance(n, str) for n in group_names):
+            return None
+        names.extend(group_names)
+    by_name = {p.canonical_name: p for p in params} | {p.name: p for p in params}
+    if len(names) != len(positions) or not all(n in by_name for n in names):
+        return None
+    return {position: by_name[n] for position, n in zip(positions, names, strict=True)}
 
 
 def _fits(state: TensorEntry, param: TensorEntry) -> bool:

@@ -2,7 +2,8 @@
 
 The CLI, the GUI's worker, ``torchrun`` and the benchmark all drive this one generator. Per batch it does what
 a bare PyTorch loop does (forward, loss, backward, step) and nothing more on the device; the loss is read back
-to the CPU only every ``LOSS_READ_EVERY`` batches and at the end of an epoch, so a GPU is not stalled.
+to the CPU only every ``LOSS_READ_EVERY`` batches and at the end of an epoch on a GPU, so it is not stalled (on
+the CPU reading it costs nothing and every batch's loss is reported).
 Validation accuracy is measured before the first step and after each epoch. Frozen tensors are snapshotted
 first and compared bitwise at the end. Cancelling (closing the generator) stops between two batches, so the
 model is always the result of whole optimizer steps.
@@ -78,6 +79,12 @@ class FinetuneResult:
     train_seconds: float
     device: str
     extra: dict = field(default_factory=dict)
+    checked: tuple[str, ...] = ()  # the frozen state names compared bitwise (what "frozen" means in reports)
+
+    @property
+    def updated_buffers(self) -> list[str]:
+        """Buffers of frozen modules that were allowed to update (``update_frozen_bn``): not called frozen."""
+        return [n for n in self.plan.frozen_state if n not in set(self.checked)]
 
 
 def make_optimizer(params, settings: FinetuneSettings):
@@ -110,6 +117,12 @@ def make_schedule(optimizer, settings: FinetuneSettings, steps_per_epoch: int):
     raise InspectorError(f"unknown schedule '{settings.schedule}'; use none, step or cosine")
 
 
+def checked_names(plan: FreezePlan, params, update_frozen_bn: bool) -> list[str]:
+    """The state names that must come out bitwise unchanged: every frozen tensor, less the buffers of frozen
+    modules when their statistics may update."""
+    return [n for n in plan.frozen_state if not update_frozen_bn or n in params]
+
+
 def snapshot(module, names) -> dict:
     state = module.state_dict()
     return {n: state[n].detach().clone() for n in names}
@@ -136,20 +149,32 @@ def _same_bits(a, b) -> bool:
 
 
 def evaluate(module, dataset, preprocess_batch, device) -> float:
-    """Accuracy of ``module`` (in eval mode) on ``dataset``; the module's train/eval state is restored."""
+    """Accuracy of ``module`` (in eval mode) on ``dataset`` (see :func:`iter_evaluate`), on this thread."""
+    from inspector.core.jobs import run_job
+
+    return run_job(iter_evaluate(module, dataset, preprocess_batch, device))
+
+
+def iter_evaluate(module, dataset, preprocess_batch, device, done: int = 0, total: int = 0, label: str = ""):
+    """Accuracy of ``module`` (in eval mode) on ``dataset``, yielding between batches (so Cancel and the CLI's
+    progress reach a long validation pass too); ``done``/``total`` are passed through to the progress records.
+    The module's train/eval state is restored."""
     import torch
 
     was_training = module.training
     module.eval()
-    correct = total = 0
+    correct = total_seen = 0
+    batches = math.ceil(len(dataset) / VAL_BATCH)
     try:
-        with torch.inference_mode():
-            for x, y in _batches(dataset, VAL_BATCH, device, preprocess_batch, order=None):
+        for i, (x, y) in enumerate(_batches(dataset, VAL_BATCH, device, preprocess_batch, order=None)):
+            with torch.inference_mode():
                 correct += int((module(x).argmax(1) == y).sum())
-                total += int(y.numel())
+            total_seen += int(y.numel())
+            if batches > 1:
+                yield Progress(done, total, f"{label or 'validation'}: batch {i + 1}/{batches}")
     finally:
         module.train(was_training)
-    return correct / total if total else float("nan")
+    return correct / total_seen if total_seen else float("nan")
 
 
 def _batches(dataset, batch_size, device, preprocess_batch, order):
@@ -198,11 +223,13 @@ def iter_finetune(run: FinetuneRun, writer=None) -> Job[FinetuneResult]:
     s, module, device = run.settings, run.module, run.device
     torch.manual_seed(s.seed)
     apply_freeze(module, run.plan)
-    trainable = [p for n, p in module.named_parameters() if n not in set(run.plan.frozen)]
+    frozen_names = set(run.plan.frozen)
+    trainable = [(n, p) for n, p in module.named_parameters() if n not in frozen_names]  # named: the saved
+    # optimizer state says whose state it is (param_groups' param_names), though it holds only these
     if not trainable:
         raise InspectorError("every parameter is frozen: nothing would train; freeze fewer layers")
     params = dict(module.named_parameters())
-    checked = [n for n in run.plan.frozen_state if not s.update_frozen_bn or n in params]
+    checked = checked_names(run.plan, params, s.update_frozen_bn)
     before = snapshot(module, checked)
     optimizer = make_optimizer(trainable, s)
     model = distributed.wrap(module, run.world, device)
@@ -211,7 +238,8 @@ def iter_finetune(run: FinetuneRun, writer=None) -> Job[FinetuneResult]:
     schedule = make_schedule(optimizer, s, batches)
     loss_fn = torch.nn.CrossEntropyLoss()
     yield Progress(0, batches * s.epochs, "measuring validation accuracy before training")
-    val_before = evaluate(module, run.data.val, run.batch_preprocess, device)
+    val_before = yield from iter_evaluate(module, run.data.val, run.batch_preprocess, device, 0, batches * s.epochs,
+                                          "validation accuracy before training")  # fmt: skip
     if writer is not None:
         writer.add_scalar("val/accuracy", val_before, 0)
     epochs: list[EpochRecord] = []
@@ -237,7 +265,7 @@ def iter_finetune(run: FinetuneRun, writer=None) -> Job[FinetuneResult]:
             seen += int(y.shape[0])
             loss_sum += loss.detach() * y.shape[0]
             correct += (out.detach().argmax(1) == y).sum()
-            read = (b + 1) % LOSS_READ_EVERY == 0 or b + 1 == batches
+            read = device.type == "cpu" or (b + 1) % LOSS_READ_EVERY == 0 or b + 1 == batches
             value = float(loss.detach()) if read else None
             if value is not None and writer is not None:
                 writer.add_scalar("train/loss", value, step)
@@ -249,7 +277,8 @@ def iter_finetune(run: FinetuneRun, writer=None) -> Job[FinetuneResult]:
         seconds = time.perf_counter() - started
         train_seconds += seconds
         samples += seen
-        val = evaluate(module, run.data.val, run.batch_preprocess, device)
+        val = yield from iter_evaluate(module, run.data.val, run.batch_preprocess, device, step, batches * s.epochs,
+                                       f"epoch {epoch}/{s.epochs} validation")  # fmt: skip
         record = EpochRecord(epoch, float(loss_sum) / max(seen, 1), int(correct) / max(seen, 1), val, seconds,
                              optimizer.param_groups[0]["lr"])  # fmt: skip
         epochs.append(record)
@@ -261,7 +290,7 @@ def iter_finetune(run: FinetuneRun, writer=None) -> Job[FinetuneResult]:
     return FinetuneResult(
         module, optimizer, run.plan, epochs, val_before, epochs[-1].val_accuracy if epochs else val_before,
         not changed, changed, samples * run.world.size / train_seconds if train_seconds else 0.0,
-        train_seconds, str(device),
+        train_seconds, str(device), checked=tuple(checked),
     )  # fmt: skip
 
 

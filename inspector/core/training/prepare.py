@@ -43,6 +43,9 @@ def prepare_run(ckpt, settings: FinetuneSettings, model_class: str | None = None
             f"{data.root}: the data has {len(data.classes)} classes but the model predicts {outputs}; "
             f"replace the head with --new-head {len(data.classes)}"
         )
+    if outputs is not None and outputs > len(data.classes):
+        data.note += (f"; the data has {len(data.classes)} classes but the model predicts {outputs}: "
+                      f"--new-head {len(data.classes)} fits the head to the data")  # fmt: skip
     plan = plan_freeze(module, list(settings.freeze), settings.all_but_last)
     for part in (data.train, data.val):
         if part.in_memory and part.images.numel() <= SMALL_DATA_BYTES:
@@ -105,10 +108,11 @@ def checkpoint_dict(result: FinetuneResult, run: FinetuneRun, base_path: str, ba
             "epochs": [e.to_json() for e in result.epochs],
             "samples_per_second": result.samples_per_second,
         },
-        "frozen": list(result.plan.frozen_state),
+        "frozen": list(result.checked),
         "trainable": list(result.plan.trainable),
         "hyper_parameters": run.settings.to_json(),
-        "dataset": f"{run.data.kind} ({', '.join(run.data.classes[:3])}...)",
+        "dataset": f"{run.data.kind} ({', '.join(run.data.classes[:3])}{', ...' if len(run.data.classes) > 3 else ''})",
+        "class_names": list(run.data.classes),
         "architecture": run.architecture,
         "base_file": base_path,
         "base_sha256": base_sha256,

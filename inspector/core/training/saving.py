@@ -28,6 +28,8 @@ def check_target(out, base=None, overwrite: bool = False) -> str:
     or when its folder is missing or read-only; checked before training so no run is wasted."""
     out = os.path.abspath(os.fspath(out))
     folder = os.path.dirname(out)
+    if os.path.isdir(out):
+        raise InspectorError(f"{out}: is a folder; name a file, e.g. {os.path.join(out, 'finetuned.pth')}")
     if base is not None and os.path.exists(out) and os.path.samefile(out, base) and not overwrite:
         raise InspectorError(
             f"{out}: that is the file being fine-tuned; save to a new name (or confirm overwrite)"
