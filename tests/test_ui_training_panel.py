@@ -135,11 +135,8 @@ def test_a_new_file_clears_the_last_run_and_every_batch_is_a_loss_point(qtbot, p
     panel.session.set_checkpoint(
         load_checkpoint(str(write_untrained_demo(tmp_path, seed=1, name="other.pth")))
     )
-    assert (
-        panel.status.text() == ""
-        and panel.loss_curve.getData()[0] is None
-        or not len(panel.loss_curve.getData()[0])
-    )
+    steps = panel.loss_curve.getData()[0]
+    assert panel.status.text() == "" and (steps is None or len(steps) == 0)
     assert panel.progress.value() <= 0 and not panel.results.isTabEnabled(1)
 
 
