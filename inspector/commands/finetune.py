@@ -24,7 +24,12 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--freeze", default="", metavar="PATTERNS",
                    help="comma-separated glob patterns over parameter and module names, e.g. 'conv*,bn1.*'")  # fmt: skip
-    p.add_argument("--freeze-all-but-last", type=int, metavar="N", help="freeze every module but the last N")
+    p.add_argument(
+        "--freeze-all-but-last",
+        type=int,
+        metavar="N",
+        help="freeze every module but the last N (with --freeze: what either names is frozen)",
+    )
     p.add_argument(
         "--data", required=True, metavar="KIND:DIR", help="mnist:DIR, fashion-mnist:DIR or folder:DIR"
     )

@@ -317,8 +317,9 @@ class TrainingPanel(QWidget):
         patterns, last = parse_patterns(self.freeze_edit.text()), None if n < 0 else n
         trainable, frozen = count_by_names(sizes, patterns, last)
         self.freeze_model.set_frozen(frozen_by_names(list(sizes), patterns, last))
+        both = " (the patterns and the last-N rule together)" if patterns and last is not None else ""
         self.counts_label.setText(
-            f"{format_count(trainable)} trainable, {format_count(frozen)} frozen parameters"
+            f"{format_count(trainable)} trainable, {format_count(frozen)} frozen parameters{both}"
         )
 
     def _on_tree_toggled(self, frozen: set) -> None:
