@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.ui.weight_view import WeightView
-from inspector.ui.worker import WorkerSlot
+from inspector.ui.worker import CLOSE_WAIT_MS, Deadline, WorkerSlot
 
 if TYPE_CHECKING:
     from inspector.core.analysis.diff import DiffResult, TensorDiff
@@ -295,9 +295,8 @@ class DiffView(QWidget):
             row.diff.shape_a, f"diff::{ckpt_a.path}::{ckpt_b.path}::{name}",
         )  # fmt: skip
 
-    def shutdown(self) -> None:
-        if self.weight_view is not None:
-            self.weight_view.shutdown()
+    def shutdown(self, msecs: int = -1) -> bool:
+        return self.weight_view.shutdown(msecs) if self.weight_view is not None else True
 
 
 class DiffWindow(QWidget):
@@ -385,11 +384,14 @@ class DiffWindow(QWidget):
         self.status.setVisible(True)
         self.diff_failed.emit(message)
 
-    def shutdown(self) -> None:
-        """Cancel and wait for every job this window started."""
-        self._jobs.shutdown()
-        self.view.shutdown()
+    def shutdown(self, msecs: int = -1) -> bool:
+        """Cancel and wait for every job this window started, at most ``msecs`` in all."""
+        self._jobs.shutdown(0)
+        self.view.shutdown(0)
+        deadline = Deadline(msecs)
+        ended = self._jobs.shutdown(deadline.remaining_ms())
+        return self.view.shutdown(deadline.remaining_ms()) and ended
 
     def closeEvent(self, event) -> None:
-        self.shutdown()
+        self.shutdown(CLOSE_WAIT_MS)
         super().closeEvent(event)

@@ -776,8 +776,8 @@ class FeatureMapView(QWidget):
         self.message.setText(text)
         self.picture_stack.setCurrentWidget(self.message)
 
-    def shutdown(self) -> None:
-        self._jobs.shutdown()
+    def shutdown(self, msecs: int = -1) -> bool:
+        return self._jobs.shutdown(msecs)
 
     def closeEvent(self, event) -> None:
         self.shutdown()
