@@ -132,14 +132,9 @@ class TrainingPanel(QWidget):
         self.retry_cpu_button = QPushButton("Retry on CPU", clicked=self.retry_on_cpu, visible=False)
         self.retry_cpu_button.setToolTip("The GPU ran out of memory (it was released): train on the CPU")
         buttons = QHBoxLayout()
-        for b in (
-            self.start_button,
-            self.cancel_button,
-            self.save_button,
-            self.copy_button,
-            self.retry_cpu_button,
-        ):
+        for b in (self.start_button, self.cancel_button, self.save_button, self.copy_button):
             buttons.addWidget(b)
+        buttons.addWidget(self.retry_cpu_button)
         self.progress = QProgressBar(textVisible=True)
         self.status = QLabel(wordWrap=True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
