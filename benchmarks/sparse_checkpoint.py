@@ -3,8 +3,9 @@ become holes in a sparse file.
 
 A 5 GB state dict of zeros written by ``torch.save`` needs 5 GB of memory and disk and a minute of writing. Here:
 
-* each tensor is ``torch.empty(n)`` of its own storage: fresh anonymous memory that the kernel maps to its one
-  zero page until written, so 5 GB of tensors cost no RAM and read as zeros;
+* each tensor has its own storage over one fresh anonymous ``mmap``: zeros by definition, and pages never written
+  are the kernel's one zero page, so 5 GB of tensors cost no RAM (``torch.empty`` would not do: it may reuse
+  memory freed earlier, which is not zero);
 * ``torch.save`` writes the archive to :class:`SparseZeroWriter`, which turns every all-zero block it is handed
   into a ``seek`` (a hole) and writes the rest (local headers, ``data.pkl``, the central directory) as is.
 
@@ -15,6 +16,7 @@ only its pickle and headers, so it times like a dense file; reading tensors read
 
 from __future__ import annotations
 
+import mmap
 import os
 from pathlib import Path
 
@@ -51,7 +53,9 @@ def write_sparse_state_dict(path, entries: int, bytes_each: int, name: str = "la
     import torch
 
     numel = max(1, bytes_each // 4)
-    state = {name.format(i=i): torch.empty(numel) for i in range(entries)}
+    zeros = mmap.mmap(-1, entries * numel * 4)  # anonymous, private: all zero, no RAM until written
+    state = {name.format(i=i): torch.frombuffer(zeros, dtype=torch.float32, count=numel, offset=i * numel * 4)
+             for i in range(entries)}  # fmt: skip
     path = Path(path)
     with open(path, "wb") as stream:
         writer = SparseZeroWriter(stream)

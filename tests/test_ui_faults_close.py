@@ -16,7 +16,11 @@ pytestmark = pytest.mark.usefixtures("no_dangling_workers")
 def _start_big_load(qtbot, window, tmp_path):
     path = write_many_entries(tmp_path)
     window.open_file(str(path))
-    qtbot.waitUntil(lambda: "reading" in window.message_label.text(), timeout=20000)
+    worker = window._loads.current  # its records reach this thread queued: none is missed by connecting now
+    with qtbot.waitSignal(
+        worker.progress, timeout=20000, check_params_cb=lambda r: r.message.startswith("reading")
+    ):
+        pass
 
 
 def test_closing_during_a_2000_entry_load_ends_its_thread_at_once(qtbot, window, tmp_path):
