@@ -185,9 +185,6 @@ class MainWindow(QMainWindow):
         self.tree.setSortingEnabled(True)
         header.setStretchLastSection(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setResizeContentsPrecision(
-            NAME_FIT_ROWS
-        )  # fitting the name column reads this many rows, not all
         char = self.tree.fontMetrics().horizontalAdvance("0")
         self.tree.setColumnWidth(NAME, 26 * char)
         for column, chars in COLUMN_CHARS.items():
