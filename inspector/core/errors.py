@@ -32,6 +32,15 @@ class TrustRequiredError(InspectorError):
         self.globals_referenced = list(globals_referenced)
 
 
+class OutOfDeviceMemoryError(InspectorError):
+    """A forward pass or a training step ran out of memory on ``device`` (a string); the memory was released.
+    The GUI offers "Retry on CPU" for it, the CLI's message names ``--device cpu``."""
+
+    def __init__(self, message: str, device: str):
+        super().__init__(message)
+        self.device = device
+
+
 class CancelledError(InspectorError):
     """A long job was stopped by the user between two progress records."""
 

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QApplication
 from inspector import __version__
 from inspector.core.errors import InspectorError
 from inspector.ui.main_window import APP_NAME, MainWindow
+from inspector.ui.worker import wait_for_workers
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "resources" / "demo_mnist_cnn.pth"
 SCREENSHOT_POLL_MS = 50
@@ -192,4 +193,5 @@ def main(argv: list[str] | None = None, settings: QSettings | None = None) -> in
     code = app.exec()
     window.close()  # after the loop, so closing the last window posts no quit event to a later loop
     window.shutdown()  # no job may outlive the event loop
+    wait_for_workers()  # nor a thread that a time-limited close left to end on its own
     return code

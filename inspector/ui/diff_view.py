@@ -46,7 +46,7 @@ from inspector.core.analysis.diff_order import (
 )
 from inspector.ui.column_sizing import chrome_width, fit_columns
 from inspector.ui.weight_view import WeightView
-from inspector.ui.worker import WorkerSlot
+from inspector.ui.worker import CLOSE_WAIT_MS, Deadline, WorkerSlot
 
 if TYPE_CHECKING:
     from inspector.core.analysis.diff import DiffResult
@@ -311,9 +311,8 @@ class DiffView(QWidget):
             row.diff.shape_a, f"diff::{ckpt_a.path}::{ckpt_b.path}::{name}",
         )  # fmt: skip
 
-    def shutdown(self) -> None:
-        if self.weight_view is not None:
-            self.weight_view.shutdown()
+    def shutdown(self, msecs: int = -1) -> bool:
+        return self.weight_view.shutdown(msecs) if self.weight_view is not None else True
 
 
 class DiffWindow(QWidget):
@@ -403,11 +402,14 @@ class DiffWindow(QWidget):
         self.status.setVisible(True)
         self.diff_failed.emit(message)
 
-    def shutdown(self) -> None:
-        """Cancel and wait for every job this window started."""
-        self._jobs.shutdown()
-        self.view.shutdown()
+    def shutdown(self, msecs: int = -1) -> bool:
+        """Cancel and wait for every job this window started, at most ``msecs`` in all."""
+        self._jobs.shutdown(0)
+        self.view.shutdown(0)
+        deadline = Deadline(msecs)
+        ended = self._jobs.shutdown(deadline.remaining_ms())
+        return self.view.shutdown(deadline.remaining_ms()) and ended
 
     def closeEvent(self, event) -> None:
-        self.shutdown()
+        self.shutdown(CLOSE_WAIT_MS)
         super().closeEvent(event)

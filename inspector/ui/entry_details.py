@@ -291,9 +291,9 @@ class EntryDetails(QWidget):
         """The text of statistics row ``name`` (``Min``, ``Mean``…), as on screen."""
         return self.stats_form.values[name].text()
 
-    def shutdown(self) -> None:
-        """Stop the statistics job and wait for its thread (the owner calls this on close)."""
-        self._stats_jobs.shutdown()
+    def shutdown(self, msecs: int = -1) -> bool:
+        """Stop the statistics job and wait for its thread, at most ``msecs`` (the owner calls this on close)."""
+        return self._stats_jobs.shutdown(msecs)
 
     def closeEvent(self, event) -> None:
         self.shutdown()

@@ -95,6 +95,8 @@ class FeatureMapView(QWidget):
         self.image_sample = None  # InputImage from a file
         self.preprocess = None  # edited preprocessing, or None for the model's own
         self._jobs = WorkerSlot("features")
+        self._run_worker = None  # the JobWorker of the last run: its error says whether to offer the CPU
+        self._last_ablate: dict[str, list[int]] = {}
         self._pending = False
         self._pending_pick: tuple[str, int] | None = None  # a filter picked in the weights view before a run
         self._build()
@@ -284,8 +286,15 @@ class FeatureMapView(QWidget):
         self.cancel_button.setText("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         self.status = QLabel()
+        self.retry_cpu_button = QPushButton("Retry on CPU")
+        self.retry_cpu_button.setToolTip(
+            "The GPU ran out of memory (it was released): run this input on the CPU"
+        )
+        self.retry_cpu_button.clicked.connect(self.retry_on_cpu)
+        self.retry_cpu_button.hide()  # shown after an out-of-memory failure
         status = QHBoxLayout()
         status.addWidget(self.status, 1)
+        status.addWidget(self.retry_cpu_button)
         status.addWidget(self.progress)
         status.addWidget(self.cancel_button)
 
@@ -488,11 +497,30 @@ class FeatureMapView(QWidget):
         self._show_input(sample)
         self._set_busy(True, "building the model…" if cached is None else "running…")
         ablate = ablate or {}
-        self._jobs.start(
+        self.retry_cpu_button.hide()
+        self._last_ablate = ablate
+        self._run_worker = self._jobs.start(
             lambda: _run_job(cached, lambda: self.session.model_job(device), sample, ablate, self.preprocess,
                              bool(ablate)),
-            lambda out: self._on_run_done(device, sample, *out), self._fail, self._on_progress,
+            lambda out: self._on_run_done(device, sample, *out), self._on_run_failed, self._on_progress,
         )  # fmt: skip
+
+    def _on_run_failed(self, message: str) -> None:
+        """Out of GPU memory (released by then) offers the same run on the CPU; any other failure is shown."""
+        from inspector.core.errors import OutOfDeviceMemoryError
+
+        error = self._run_worker.error if self._run_worker is not None else None
+        self.retry_cpu_button.setVisible(isinstance(error, OutOfDeviceMemoryError))
+        self._fail(message)
+
+    def retry_on_cpu(self) -> None:
+        """Run the last input (and ablation) again on the CPU; the device list says cpu from now on."""
+        self.retry_cpu_button.hide()
+        self.session.forget_models(keep="cpu")  # a model cached on the GPU holds GPU memory
+        self.device_combo.blockSignals(True)  # one run, not one for the device change and one here
+        self.device_combo.setCurrentText("cpu")
+        self.device_combo.blockSignals(False)
+        self.run(self._last_ablate)
 
     def cancel(self) -> None:
         self._jobs.cancel()
@@ -776,8 +804,8 @@ class FeatureMapView(QWidget):
         self.message.setText(text)
         self.picture_stack.setCurrentWidget(self.message)
 
-    def shutdown(self) -> None:
-        self._jobs.shutdown()
+    def shutdown(self, msecs: int = -1) -> bool:
+        return self._jobs.shutdown(msecs)
 
     def closeEvent(self, event) -> None:
         self.shutdown()

@@ -63,7 +63,7 @@ from inspector.ui.summary_panel import SummaryPanel
 from inspector.ui.training_panel import TrainingPanel
 from inspector.ui.trust_dialog import TrustDialog
 from inspector.ui.weight_view import WeightView
-from inspector.ui.worker import JobWorker, WorkerSlot
+from inspector.ui.worker import CLOSE_WAIT_MS, Deadline, JobWorker, WorkerSlot
 
 if TYPE_CHECKING:
     from inspector.core.checkpoint.model import Checkpoint, TensorEntry
@@ -620,20 +620,23 @@ class MainWindow(QMainWindow):
             self.open_file(paths[0])
 
     # -- closing -----------------------------------------------------------------------------------------------
-    def shutdown(self) -> None:
-        """Cancel every job this window started and wait for their threads."""
-        self._loads.shutdown()
-        self.details.shutdown()
-        self.summary_panel.shutdown()
-        self.weights_tab.shutdown()
-        self.training_panel.shutdown()
-        if self._features_view is not None:
-            self._features_view.shutdown()
+    def shutdown(self, msecs: int = -1) -> bool:
+        """Cancel every job this window started, then wait for their threads, at most ``msecs`` in all
+        (``< 0``: no limit); True when all have ended. Every job is cancelled before any wait, so they stop
+        side by side; one still running at the limit ends on its own (``worker.wait_for_workers``)."""
+        parts = [self._loads, self.details, self.summary_panel, self.weights_tab, self.training_panel]
+        parts += [self._features_view] if self._features_view is not None else []
+        parts += list(self.diff_windows)
+        for part in parts:
+            part.shutdown(0)
+        deadline = Deadline(msecs)
+        ended = [part.shutdown(deadline.remaining_ms()) for part in parts]
         for window in list(self.diff_windows):
-            window.close()  # its closeEvent waits for its jobs
+            window.close()  # its jobs are stopped already
+        return all(ended)
 
     def closeEvent(self, event) -> None:
-        self.shutdown()
+        self.shutdown(CLOSE_WAIT_MS)
         if self._error_box is not None:
             self._error_box.close()
         super().closeEvent(event)

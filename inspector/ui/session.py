@@ -59,6 +59,10 @@ class Session(QObject):
     def keep_model(self, device: str, model) -> None:
         self._models[(device, self.model_class)] = model
 
+    def forget_models(self, keep: str = "") -> None:
+        """Drop every cached model except those on ``keep`` (after running out of GPU memory)."""
+        self._models = {key: model for key, model in self._models.items() if key[0] == keep}
+
     def model_job(self, device: str):
         """A job (for the worker) that builds the feature model; made on the worker thread."""
         checkpoint, spec, trusted = self.checkpoint, self.model_class or None, self.model_class_trusted

@@ -113,9 +113,9 @@ class SummaryPanel(QWidget):
         self.text.clear()
         self.summary_changed.emit(message)
 
-    def shutdown(self) -> None:
-        """Stop the summary job and wait for its thread (the owner calls this on close)."""
-        self._jobs.shutdown()
+    def shutdown(self, msecs: int = -1) -> bool:
+        """Stop the summary job and wait for its thread, at most ``msecs`` (the owner calls this on close)."""
+        return self._jobs.shutdown(msecs)
 
     def closeEvent(self, event) -> None:
         self.shutdown()

@@ -132,9 +132,12 @@ class TrainingPanel(QWidget):
         self.cancel_button = QPushButton("Cancel", clicked=self.cancel, enabled=False)
         self.save_button = QPushButton("Save as…", clicked=self._ask_save, enabled=False)
         self.copy_button = QPushButton("Copy as command", clicked=self.copy_command)
+        self.retry_cpu_button = QPushButton("Retry on CPU", clicked=self.retry_on_cpu, visible=False)
+        self.retry_cpu_button.setToolTip("The GPU ran out of memory (it was released): train on the CPU")
         buttons = QHBoxLayout()
         for b in (self.start_button, self.cancel_button, self.save_button, self.copy_button):
             buttons.addWidget(b)
+        buttons.addWidget(self.retry_cpu_button)
         self.progress = QProgressBar(textVisible=True)
         self.status = QLabel(wordWrap=True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -365,7 +368,13 @@ class TrainingPanel(QWidget):
         self.status.setText("preparing the model and the data…")
         self._started_at = time.monotonic()
         self._timer.start()
-        self._slot.start(make_job, self._on_finished, self._on_failed, self._on_progress)
+        self.retry_cpu_button.hide()
+        self._worker = self._slot.start(make_job, self._on_finished, self._on_failed, self._on_progress)
+
+    def retry_on_cpu(self) -> None:
+        """After running out of GPU memory: the same run with the device set to cpu."""
+        self.device.setCurrentText("cpu")
+        self.start()
 
     def cancel(self) -> None:
         self._slot.cancel()
@@ -454,8 +463,14 @@ class TrainingPanel(QWidget):
         self._before_after.raise_()
 
     def _on_failed(self, message: str) -> None:
+        from inspector.core.errors import OutOfDeviceMemoryError
+
         self._end_run()
         self.status.setText(f"error: {message}")
+        worker = getattr(self, "_worker", None)
+        self.retry_cpu_button.setVisible(
+            worker is not None and isinstance(worker.error, OutOfDeviceMemoryError)
+        )
 
     def _end_run(self) -> None:
         self._timer.stop()

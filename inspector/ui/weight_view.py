@@ -40,7 +40,7 @@ from inspector.core.filter_layout import FittedMosaic, choose_grid, describe, fi
 from inspector.core.jobs import Progress
 from inspector.ui.entry_details import stats_texts
 from inspector.ui.tensor_image import TensorImage
-from inspector.ui.worker import WorkerSlot
+from inspector.ui.worker import Deadline, WorkerSlot
 
 if TYPE_CHECKING:
     from inspector.core.checkpoint.model import Checkpoint, TensorEntry
@@ -563,10 +563,13 @@ class WeightView(QWidget):
         return self._render_jobs.is_busy() or self._stats_jobs.is_busy()
 
     # -- lifetime --------------------------------------------------------------------------------------------
-    def shutdown(self) -> None:
-        """Cancel and wait for this view's jobs (the owner calls it when it closes)."""
-        self._render_jobs.shutdown()
-        self._stats_jobs.shutdown()
+    def shutdown(self, msecs: int = -1) -> bool:
+        """Cancel and wait for this view's jobs, at most ``msecs`` in all (the owner calls it when it closes)."""
+        self._render_jobs.shutdown(0)
+        self._stats_jobs.shutdown(0)
+        deadline = Deadline(msecs)
+        ended = self._render_jobs.shutdown(deadline.remaining_ms())
+        return self._stats_jobs.shutdown(deadline.remaining_ms()) and ended
 
     def closeEvent(self, event) -> None:
         self.shutdown()

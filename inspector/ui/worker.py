@@ -6,7 +6,8 @@ thread too (``make_job()`` is called there), so whatever it imports - torch abov
 GUI thread and the window paints before torch is loaded.
 
 Cancelling is cooperative: :meth:`JobWorker.cancel` sets a flag that the thread reads between two yields,
-then closes the generator there (its ``finally`` blocks run). From the moment ``cancel()`` returns the worker
+then closes the generator there (its ``finally`` blocks run); long steps inside the job read the same flag at
+their :func:`inspector.core.jobs.cancel_point` (the unpickler does, every few thousand operations). From the moment ``cancel()`` returns the worker
 emits none of ``progress``/``finished``/``failed``, so an owner that moved on never sees a stale result.
 
 Whoever starts a worker stops it: an owner keeps its workers in a :class:`WorkerSlot` and calls
@@ -26,11 +27,13 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from inspector.core.errors import CancelledError, InspectorError
+from inspector.core.jobs import stop_flag
 
 log = logging.getLogger(__name__)
 
 MakeJob = Callable[[], Any]  # returns a core Job (a generator of Progress records)
 
+CLOSE_WAIT_MS = 150  # a closing window waits at most this for its jobs' threads (they stop at cancel points)
 PROGRESS_INTERVAL_S = 0.05  # at most ~20 progress records a second reach the GUI
 _MAX_MESSAGE = 300
 
@@ -45,6 +48,13 @@ def user_message(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or "no details"
     line = f"unexpected error ({type(exc).__name__}): {text}"
     return line if len(line) <= _MAX_MESSAGE else line[: _MAX_MESSAGE - 1] + "…"
+
+
+def wait_for_workers(msecs: int = -1) -> bool:
+    """Wait for every worker thread still running (those a window's time-limited close left), at most ``msecs``
+    in all: ``main()`` calls it once the window is gone, so no ``QThread`` outlives the application."""
+    deadline = Deadline(msecs)
+    return all(worker.wait(deadline.remaining_ms()) for worker in list(_ALIVE))
 
 
 def running_workers() -> list[JobWorker]:
@@ -73,7 +83,8 @@ class _JobThread(QThread):
 
     def run(self) -> None:
         try:
-            result = self._drive(self._make_job())
+            with stop_flag(self._cancel):  # steps that cannot yield stop at their cancel_point()s
+                result = self._drive(self._make_job())
         except CancelledError:
             return
         except Exception as exc:  # every failure must reach the user as a message, never kill the app
@@ -239,10 +250,25 @@ class WorkerSlot:
             self._current = None
 
     def shutdown(self, msecs: int = -1) -> bool:
-        """Cancel every job started here and wait for their threads; True when all have ended."""
+        """Cancel every job started here and wait for their threads, at most ``msecs`` in all (``< 0``: no
+        limit, ``0``: only cancel); True when all have ended. A thread still running stays tracked (and alive,
+        see :data:`_ALIVE`), so a later ``shutdown()`` waits for it."""
         self.cancel()
         for worker in self._started:
             worker.cancel()
-        ended = all(worker.wait(msecs) for worker in self._started)
+        deadline = Deadline(msecs)
+        ended = all(worker.wait(deadline.remaining_ms()) for worker in self._started)
         self._started = [w for w in self._started if w.is_running()]
         return ended
+
+
+class Deadline:
+    """A time limit shared by several waits: :meth:`remaining_ms` is what is left of it (``-1``: none)."""
+
+    def __init__(self, msecs: int = -1):
+        self._end = None if msecs < 0 else time.monotonic() + msecs / 1000
+
+    def remaining_ms(self) -> int:
+        if self._end is None:
+            return -1
+        return max(0, int((self._end - time.monotonic()) * 1000))

@@ -19,6 +19,8 @@ from typing import Any
 from inspector.core.errors import InspectorError
 from inspector.core.jobs import Job, Progress, run_job
 
+OOM_ADVICE = "run it on the CPU (--device cpu, or Retry on CPU in the Features tab)"
+
 
 @dataclass
 class LayerOutput:
@@ -138,15 +140,9 @@ def iter_features(module, x, device=None, ablate: dict[str, list[int]] | None = 
             handles.append(
                 leaf.register_forward_hook(_capture_hook(captured, name, type(leaf).__name__, copy))
             )
-        out, forward_ms = _timed_forward(module, x, device)
-    except torch.cuda.OutOfMemoryError:
-        captured.clear()
-        torch.cuda.empty_cache()
-        raise InspectorError(
-            f"out of GPU memory on {device} for an input of {tuple(x.shape)}; the memory was released; "
-            "run it on the CPU (--device cpu, or pick cpu in the device list)"
-        ) from None
-    except RuntimeError as exc:
+        with _released_on_oom(device, x, captured):
+            out, forward_ms = _timed_forward(module, x, device)
+    except RuntimeError as exc:  # (out of memory is an InspectorError by now)
         raise InspectorError(f"the model cannot run an input of {tuple(x.shape)}: {str(exc).splitlines()[0][:200]}"
                              "; check the preprocessing (channels, size)") from None  # fmt: skip
     finally:
@@ -156,12 +152,19 @@ def iter_features(module, x, device=None, ablate: dict[str, list[int]] | None = 
     logits = _first_tensor(out)
     if logits is None:
         raise InspectorError("the model's output is not a tensor")
-    tensors = _to_cpu([t for _, _, t in captured] + [logits])
+    with _released_on_oom(device, x, captured):
+        tensors = _to_cpu([t for _, _, t in captured] + [logits])
     layers = [LayerOutput(name, kind, t[0] if t.ndim and t.shape[0] == 1 else t)
               for (name, kind, _), t in zip(captured, tensors[:-1], strict=True)]  # fmt: skip
     yield Progress(3, 3, "done")
     return FeatureResult(layers, tensors[-1].reshape(-1).float(), str(device), forward_ms,
                          (time.perf_counter() - started) * 1000, tuple(x.shape), ablate)  # fmt: skip
+
+
+def _released_on_oom(device, x, captured: list):
+    from inspector.core.models.device import out_of_memory
+
+    return out_of_memory(device, f"for an input of {tuple(x.shape)}", OOM_ADVICE, release=captured.clear)
 
 
 def _capture_hook(captured: list, name: str, kind: str, copy: bool):

@@ -29,7 +29,7 @@ from typing import Any
 
 from inspector.core.checkpoint.byte_source import ByteSource
 from inspector.core.checkpoint.kinds import estimate_model_kinds
-from inspector.core.checkpoint.model import Checkpoint
+from inspector.core.checkpoint.model import Checkpoint, FileIdentity
 from inspector.core.checkpoint.optimizer_state import map_optimizer_state
 from inspector.core.checkpoint.read_context import ReadContext, corrupt_error, reason_of
 from inspector.core.checkpoint.safe_unpickle import GlobalsRecord
@@ -58,6 +58,7 @@ def iter_load_checkpoint(path, trust: bool = False, resolve: bool = True) -> Job
     name = os.path.basename(path)
     yield Progress(0, STAGES, f"opening {name}")
     _check_readable(path)
+    identity = FileIdentity.of(path)  # before reading: a file that changes during the load is caught too
     ctx = ReadContext(path, os.path.getsize(path))
     source: str | bytes = path
     sniffed = sniff_source(path)
@@ -77,6 +78,7 @@ def iter_load_checkpoint(path, trust: bool = False, resolve: bool = True) -> Job
         warnings.simplefilter("always")
         ckpt = _read(path, source, sniffed, trust, ctx)
     ckpt.compression = compression
+    ckpt.file_identity = identity
     ckpt.warnings += list(dict.fromkeys(str(w.message).splitlines()[0] for w in caught))[:10]
     if resolve:
         yield Progress(3, STAGES, "resolving architecture")

@@ -8,6 +8,7 @@ left them (memory-mapped for zip checkpoints, lazily read for safetensors) until
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,6 +129,25 @@ def totals_line(t: Totals) -> str:
     return f"{line}; {ESTIMATE_NOTE}" if t.parameters_estimated else line
 
 
+@dataclass(frozen=True)
+class FileIdentity:
+    """Which file, of which size and modification time: what :meth:`Checkpoint.check_unchanged` compares."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: str) -> FileIdentity | None:
+        """``path``'s identity now, or None when it is gone."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 @dataclass
 class Checkpoint:
     """An opened file: where it came from, what form it had, its tensors and everything else it held."""
@@ -153,6 +173,7 @@ class Checkpoint:
     shared_objects: dict[str, str] = field(default_factory=dict)  # path -> earlier path of the same object
     raw: Any = field(default=None, repr=False)  # the loaded object (stubs where untrusted)
     _tensor_source: Callable[[TensorEntry], Any] | None = field(default=None, repr=False)
+    file_identity: FileIdentity | None = field(default=None, repr=False)  # the file as it was when opened
 
     # -- lookups -------------------------------------------------------------------------------------------
     def entry(self, key: str) -> TensorEntry:
@@ -173,7 +194,24 @@ class Checkpoint:
             entry = self.entry(entry)
         if self._tensor_source is None:
             raise RuntimeError("checkpoint has no tensor source")
+        self.check_unchanged()
         return self._tensor_source(entry)
+
+    def check_unchanged(self) -> None:
+        """Refuse to read values from a file that changed or disappeared since it was opened.
+
+        Tensors are memory-mapped views of the file: after it is rewritten in place they would show the new
+        bytes under the old listing (silently wrong values), and past a truncation reading them kills the
+        process (SIGBUS). A file replaced by a new one (a rename) is refused too: the listing is of the old.
+        """
+        if self.file_identity is None:
+            return
+        now = FileIdentity.of(self.path)
+        if now != self.file_identity:
+            from inspector.core.errors import InspectorError
+
+            gone = " (it is gone)" if now is None else ""
+            raise InspectorError(f"{self.path}: changed on disk since it was opened{gone}; reopen it")
 
     def class_of(self, group: str, module: str) -> str:
         """The class of the module at ``module`` (a path after prefix handling, ``""`` for the group's root)

@@ -35,6 +35,7 @@ from inspector.core.checkpoint.allowlist import (
     is_dangerous,
 )
 from inspector.core.checkpoint.stubs import Stub, is_stub, stub_class
+from inspector.core.jobs import cancel_point
 
 
 class GlobalsRecord:
@@ -155,6 +156,7 @@ class SafeUnpickler(pickle._Unpickler):
         raise Refused(f"the pickle builds {_describe(cls)}, which no checkpoint needs")
 
     def load_reduce(self):
+        cancel_point()  # one call per tensor or object built: a stop request ends a long unpickle here
         args = self.stack.pop()
         self.stack[-1] = self._call(self.stack[-1], args)
 

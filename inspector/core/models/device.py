@@ -6,7 +6,10 @@ user (or a test) can pin work to the CPU with ``INSPECTOR_DEVICE=cpu`` and GPU r
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
+import traceback
 
 
 def default_device():
@@ -66,3 +69,27 @@ def available_devices() -> list[str]:
 
     gpus = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
     return ["auto", "cpu", *gpus]
+
+
+@contextlib.contextmanager
+def out_of_memory(device, what: str, advice: str, release=None):
+    """Out of memory in the block becomes one :class:`OutOfDeviceMemoryError`: ``"out of GPU memory on cuda:0
+    {what}; the memory was released; {advice}"``, after ``release()`` (drop what the block kept, e.g. captured
+    layer outputs), a garbage collection and ``torch.cuda.empty_cache()``, so the app (or the next run) has the
+    memory back. The one handler of the features path and training."""
+    import torch
+
+    from inspector.core.errors import OutOfDeviceMemoryError
+
+    try:
+        yield
+    except torch.OutOfMemoryError as exc:
+        traceback.clear_frames(exc.__traceback__)  # the failed step's frames hold its tensors: drop them
+        if release is not None:
+            release()
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        raise OutOfDeviceMemoryError(  # torch raises this for accelerators; the CPU's is a RuntimeError
+            f"out of GPU memory on {device} {what}; the memory was released; {advice}", str(device)
+        ) from None

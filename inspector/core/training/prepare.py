@@ -8,8 +8,6 @@ model trains on looks like what the Features tab shows it.
 
 from __future__ import annotations
 
-import contextlib
-
 from inspector.core.errors import InspectorError
 from inspector.core.training.datasets import batch_preprocess, load_training_data
 from inspector.core.training.freeze import plan_freeze
@@ -77,20 +75,13 @@ def replace_head(module, num_classes: int) -> None:
     )
 
 
-@contextlib.contextmanager
 def out_of_memory(device, batch_size: int):
-    """Out of GPU memory becomes one clear message, after the cached memory is released."""
-    import torch
+    """Out of GPU memory in training: one clear message after the memory is released (the one handler,
+    :func:`inspector.core.models.device.out_of_memory`)."""
+    from inspector.core.models.device import out_of_memory as released_on_oom
 
-    try:
-        yield
-    except torch.OutOfMemoryError:
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        raise InspectorError(
-            f"out of GPU memory on {device} (batch size {batch_size}); nothing was saved: lower --batch-size, "
-            "or run on the CPU with --device cpu"
-        ) from None
+    return released_on_oom(device, f"(batch size {batch_size})",
+                           "nothing was saved: lower --batch-size, or run on the CPU with --device cpu")  # fmt: skip
 
 
 def checkpoint_dict(result: FinetuneResult, run: FinetuneRun, base_path: str, base_sha256: str) -> dict:

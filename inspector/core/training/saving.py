@@ -38,9 +38,21 @@ def check_target(out, base=None, overwrite: bool = False) -> str:
         raise InspectorError(f"{out}: exists already; choose a new name or pass --force to replace it")
     if not os.path.isdir(folder):
         raise InspectorError(f"{out}: the folder {folder} does not exist; create it or choose another")
-    if not os.access(folder, os.W_OK):
+    if not os.access(folder, os.W_OK) or not _can_create_in(folder):
         raise InspectorError(f"{out}: the folder {folder} is read-only; choose a writable folder")
     return out
+
+
+def _can_create_in(folder: str) -> bool:
+    """Create and remove a probe file: ``os.access`` says yes to root for a chmod 555 folder, and to anyone on a
+    read-only mount or a pseudo file system, where saving would only fail after the whole training run."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".inspector-probe.", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(probe)
+    return True
 
 
 def atomic_torch_save(obj, out) -> str:
