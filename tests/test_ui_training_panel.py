@@ -23,6 +23,7 @@ def panel(qtbot, tmp_path, ui_settings):
     session = Session()
     widget = TrainingPanel(session, ui_settings)
     qtbot.addWidget(widget)
+    widget.show()  # the freeze tree is built when the tab is first shown
     session.set_checkpoint(load_checkpoint(str(write_untrained_demo(tmp_path))))
     widget.data_kind.setCurrentText("mnist")
     widget.data_root.setText(str(write_square_digits(tmp_path / "data")))
@@ -144,3 +145,14 @@ def test_copy_as_command_keeps_trust_for_a_model_class(panel):
     panel.session.set_model_class("/tmp/mynet.py:TinyNet", trusted=True)
     line = panel.command()
     assert "--model-class /tmp/mynet.py:TinyNet" in line and "--trust" in line
+
+
+def test_the_freeze_tree_is_built_when_the_tab_is_first_shown(qtbot, tmp_path, ui_settings):
+    session = Session()
+    hidden = TrainingPanel(session, ui_settings)
+    qtbot.addWidget(hidden)
+    session.set_checkpoint(load_checkpoint(str(write_untrained_demo(tmp_path))))
+    assert hidden.freeze_model.rowCount() == 0 and hidden.start_button.isEnabled()
+    hidden.show()
+    assert hidden.freeze_model.rowCount() == 5 and len(hidden.freeze_model.parameter_names) == 10
+    hidden.shutdown()

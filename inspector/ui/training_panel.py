@@ -44,6 +44,7 @@ from inspector.ui.worker import WorkerSlot
 DATA_KINDS = ("mnist", "fashion-mnist", "folder")
 PLOT_INTERVAL_MS = 100
 CHANGES_TAB = 1
+_NOT_BUILT = object()  # the freeze tree shows no checkpoint yet (not even "none")
 
 
 class TrainingPanel(QWidget):
@@ -63,6 +64,7 @@ class TrainingPanel(QWidget):
         self.trained = self.change_result = None
         self._selected_change = ""
         self._before_after = None
+        self._tree_shows = _NOT_BUILT
         self._build()
         self._restore_settings()
         self._timer = QTimer(self, interval=PLOT_INTERVAL_MS, timeout=self._flush_curves)
@@ -279,11 +281,27 @@ class TrainingPanel(QWidget):
     def _on_checkpoint_changed(self, checkpoint) -> None:
         self._slot.cancel()
         self._forget_run()
+        self.start_button.setEnabled(checkpoint is not None)
+        self._tree_shows = _NOT_BUILT
+        if self.isVisible():
+            self._sync_tree()
+        self._update_counts()
+
+    def _sync_tree(self) -> None:
+        """Build the freeze tree for the open file, once, when the tab is first shown (opening a big file
+        does not pay for a tree nobody looks at)."""
+        checkpoint = self.session.checkpoint
+        if self._tree_shows is checkpoint:
+            return
+        self._tree_shows = checkpoint
         self.freeze_model.set_checkpoint(checkpoint)
         if len(self.freeze_model.parameter_names) <= 40:  # small models open with their parameters in view
             self.freeze_tree.expandToDepth(0)
-        self.start_button.setEnabled(checkpoint is not None)
         self._update_counts()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._sync_tree()
 
     def _forget_run(self) -> None:
         """Nothing of an earlier run stays on screen (a new file, or a new run starting)."""
