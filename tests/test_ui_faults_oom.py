@@ -15,12 +15,6 @@ DEMO = "resources/demo_mnist_cnn.pth"
 TIMEOUT = 60000
 
 
-@pytest.fixture
-def private_dirs(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-
-
 def test_features_out_of_memory_offers_retry_on_cpu(qtbot, monkeypatch):
     held = oom_once(monkeypatch)
     session = Session()

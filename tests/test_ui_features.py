@@ -18,13 +18,6 @@ TIMEOUT = 30000
 
 
 @pytest.fixture
-def private_dirs(tmp_path, monkeypatch):
-    """The remembered data root goes to a temporary config folder, never the user's."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-
-
-@pytest.fixture
 def view(qtbot):
     """The view on the demo checkpoint, shown, after its first run (the font digit on the canvas)."""
     session = Session()

@@ -62,6 +62,13 @@ def ui_settings(tmp_path):
 
 
 @pytest.fixture
+def private_dirs(tmp_path, monkeypatch):
+    """The remembered data root goes to a temporary config folder, never the user's."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+@pytest.fixture
 def window(qtbot, ui_settings):
     from inspector.ui.main_window import MainWindow
 

@@ -61,10 +61,14 @@ class FreezeTreeModel(EntryTreeModel):
         if frozen == self._frozen:
             return
         self._frozen = set(frozen)
-        last = self.rowCount() - 1
-        if last >= 0:
-            self.dataChanged.emit(self.index(0, 0), self.index(last, TRAINABLE), [CHECK])
-        self.layoutChanged.emit()  # children of collapsed rows repaint too
+        for node in [
+            self.root,
+            *iter_nodes(self.root),
+        ]:  # every level: a check box's state follows its children
+            if node.children:
+                parent = self.index_of(node)
+                last = len(node.children) - 1
+                self.dataChanged.emit(self.index(0, NAME, parent), self.index(last, TRAINABLE, parent))
 
     @property
     def frozen(self) -> set[str]:

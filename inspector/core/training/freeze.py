@@ -155,14 +155,10 @@ def patterns_for(frozen: set[str], names: list[str]) -> list[str]:
             if child in leaves:
                 if child in frozen:
                     out.append(child)
-            elif all_frozen(child) and any(_under_leaf(child, n) for n in frozen):
+            elif all_frozen(child):
                 out.append(child)
             else:
                 walk(child)
 
     walk("")
     return out
-
-
-def _under_leaf(module: str, name: str) -> bool:
-    return name.startswith(module + ".")
