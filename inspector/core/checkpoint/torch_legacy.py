@@ -110,7 +110,11 @@ def _walk_storages(data, ctx, keys: list[str], declared: dict, pos: int) -> dict
     return layout
 
 
-def _unpickle_legacy_main(data, ctx, start: int, declared: dict, storages: dict | None) -> Any:
+def _unpickle_legacy_main(
+    data, ctx, start: int, declared: dict, storages: dict | None, on_storage=None
+) -> Any:
+    """The main pickle, storages from ``storages`` (None: the meta sizing pass). ``on_storage(key, storage,
+    offset)`` sees every storage handed out (``inspector verify`` maps tensors back to their storage key)."""
     import torch
 
     views: dict[str, Any] = {}
@@ -145,7 +149,11 @@ def _unpickle_legacy_main(data, ctx, start: int, declared: dict, storages: dict 
             key = _text(view_key)
             if key not in views:
                 views[key] = root[offset_bytes : offset_bytes + size_bytes]
+                if on_storage is not None:
+                    on_storage(root_key, views[key], offset_bytes)
             root = views[key]
+        elif on_storage is not None:
+            on_storage(root_key, root, 0)
         return torch.storage.TypedStorage(wrap_storage=root, dtype=dtype, _internal=True)
 
     obj, _ = unpickle(data, ctx, start, persistent_load)
