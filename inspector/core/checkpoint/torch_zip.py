@@ -10,8 +10,10 @@ load's decompression budget, and every tensor's storage must be as long as its p
 from __future__ import annotations
 
 import io
+import lzma
 import struct
 import zipfile
+import zlib
 from typing import Any
 
 from inspector.core.checkpoint.allowlist import Refused, TypeRef, integer
@@ -71,7 +73,16 @@ class TorchZip:
                     raise ValueError(f"record {name!r} is truncated")
                 return data
             return self._inflate(info, cap)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
+        except (
+            zipfile.BadZipFile,
+            OSError,
+            ValueError,
+            EOFError,
+            NotImplementedError,
+            RuntimeError,
+            zlib.error,
+            lzma.LZMAError,
+        ) as exc:  # zlib/lzma: a record whose compressed stream is corrupt
             self.ctx.corrupt(exc)
 
     def _inflate(self, info: zipfile.ZipInfo, cap: int) -> bytes:
