@@ -22,6 +22,9 @@ from inspector.core.checkpoint.safe_unpickle import unpickle
 from inspector.core.limits import MiB, setting
 
 CHUNK = 1 << 20
+# what reading a damaged record raises (zlib/lzma: a compressed stream that is corrupt)
+READ_ERRORS = (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError, zlib.error,
+               lzma.LZMAError)  # fmt: skip
 
 
 class TorchZip:
@@ -73,16 +76,7 @@ class TorchZip:
                     raise ValueError(f"record {name!r} is truncated")
                 return data
             return self._inflate(info, cap)
-        except (
-            zipfile.BadZipFile,
-            OSError,
-            ValueError,
-            EOFError,
-            NotImplementedError,
-            RuntimeError,
-            zlib.error,
-            lzma.LZMAError,
-        ) as exc:  # zlib/lzma: a record whose compressed stream is corrupt
+        except READ_ERRORS as exc:
             self.ctx.corrupt(exc)
 
     def _inflate(self, info: zipfile.ZipInfo, cap: int) -> bytes:

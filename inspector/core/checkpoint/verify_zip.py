@@ -9,13 +9,11 @@ learns which tensors use which storage and how far each reads, without reading o
 
 from __future__ import annotations
 
-import lzma
 import zipfile
-import zlib
 from typing import Any
 
 from inspector.core.checkpoint.byte_source import ByteSource
-from inspector.core.checkpoint.torch_zip import TorchZip
+from inspector.core.checkpoint.torch_zip import READ_ERRORS, TorchZip
 from inspector.core.checkpoint.verify import (
     CRC_MISMATCH,
     MISSING,
@@ -30,8 +28,6 @@ from inspector.core.errors import InspectorError
 from inspector.core.jobs import Job, Progress
 
 CHUNK = 4 << 20
-READ_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError,
-               NotImplementedError, RuntimeError)  # fmt: skip
 
 
 class MetaStorageZip(TorchZip):

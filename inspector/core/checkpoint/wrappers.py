@@ -20,6 +20,7 @@ import zlib
 from inspector.core.errors import InspectorError
 
 CHUNK = 1 << 20
+CORRUPT_STREAM = (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError)  # zlib: a damaged deflate stream
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".pkl", ".pickle", ".tar", ".safetensors", ".model")
 
 
@@ -50,13 +51,7 @@ def decompress(source: str | bytes, codec: str, ctx) -> bytes:
             openers[codec](fileobj=raw) if codec == "gzip" else openers[codec](raw) as f,
         ):
             return _read_capped(f, ctx)
-    except (
-        OSError,
-        EOFError,
-        lzma.LZMAError,
-        zlib.error,
-        ValueError,
-    ) as exc:  # zlib: a corrupt deflate stream
+    except CORRUPT_STREAM as exc:
         raise InspectorError(
             f"{path}: the {codec} data is truncated or corrupt ({str(exc)[:120]}); re-download it"
         ) from None
