@@ -27,7 +27,7 @@ from inspector.core.errors import InspectorError
 
 CI_CASES = 300
 CI_SEED = 0
-VERIFY_EVERY = 5
+VERIFY_EVERY = 10
 TIME_LIMIT_S = 20
 
 
