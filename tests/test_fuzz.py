@@ -14,6 +14,7 @@ import faulthandler
 import gzip
 import random
 import struct
+import warnings
 import zipfile
 import zlib
 
@@ -177,3 +178,22 @@ def test_zip_wrapper_written_by_python_zipfile_opens(tmp_path):
         info.external_attr = 0o120777 << 16  # a symbolic link stays refused
         z.writestr(info, inner)
     assert "is a link" in _assert_one_line_error(link)
+
+
+def test_legacy_persistent_id_holding_a_storage(tmp_path):
+    """A persistent id whose kind is a storage (fuzz case 00944-legacy_state_dict-flip_pickle): ``str()`` of it
+    put pages of text (and torch's TypedStorage warning on verify's stderr) into the one-line message."""
+    import hostile_factory as hf
+
+    good = hf.rebuild_tensor(hf.legacy_storage("0", 3), (3,), (1,))
+    odd = hf.persid((hf.legacy_storage("0", 3), "x"))
+    path = tmp_path / "odd_pid.pth"
+    path.write_bytes(hf.legacy_bytes({"w": good, "odd": odd}, [("0", "FloatStorage", 3, hf.floats(1, 2, 3))]))
+    message = _assert_one_line_error(path)
+    assert (
+        "a persistent id with a TypedStorage where text belongs" in message and "device=meta" not in message
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # verify keeps torch's warnings off the user's terminal
+        report = verify_checkpoint(path)
+    assert [d.record for d in report.damaged] == ["pickle"] and len(report.damaged[0].detail) < 300

@@ -13,7 +13,9 @@ what they carry (sizes and bounds); :attr:`VerifyReport.unchecked` says what cou
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,11 +120,13 @@ def iter_verify(path) -> Job[VerifyReport]:
     elif sniffed.kind == "safetensors":
         from inspector.core.checkpoint.verify_other import verify_safetensors
 
-        verify_safetensors(source, ctx, report)
+        with quiet_warnings():
+            verify_safetensors(source, ctx, report)
     elif sniffed.kind in ("pickle", "tar"):
         from inspector.core.checkpoint.verify_other import verify_legacy_or_pickle
 
-        verify_legacy_or_pickle(source, sniffed.kind, ctx, report)
+        with quiet_warnings():
+            verify_legacy_or_pickle(source, sniffed.kind, ctx, report)
     else:
         from inspector.core.checkpoint.loader import load_checkpoint
 
@@ -130,6 +134,14 @@ def iter_verify(path) -> Job[VerifyReport]:
         raise InspectorError(f"{path}: verify does not know this format ({sniffed.kind}); open it to list it")
     yield Progress(1, 1, "done")
     return report
+
+
+@contextlib.contextmanager
+def quiet_warnings():
+    """torch's warnings (deprecated TypedStorage...) are noise in a report, as in the loader's listing."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def _check_readable(path: str) -> None:

@@ -73,8 +73,7 @@ def _verify_legacy(source: ByteSource, ctx, report: VerifyReport) -> None:
     _, main_start = unpickle(data, ctx, pos)
     main_end = scan_pickle(data, ctx.path, ctx.limits, main_start).end
     keys, data_start = unpickle(data, ctx, main_end)
-    if not isinstance(keys, list) or len(keys) > ctx.limits.max_entries:
-        ctx.corrupt("the storage key list is missing")
+    keys = legacy.storage_keys(keys, ctx)
     declared: dict[str, Any] = {}
     storage_keys: dict[int, tuple[str, int]] = {}
     alive: list[Any] = []  # every placeholder stays alive, so no _cdata is reused
@@ -86,7 +85,7 @@ def _verify_legacy(source: ByteSource, ctx, report: VerifyReport) -> None:
     obj = legacy._unpickle_legacy_main(data, ctx, main_start, declared, None, on_storage)
     users, report.tensors_checked = names_by_storage(obj, ctx, storage_keys)
     report.records_checked += 1  # the pickle
-    _walk_legacy_storages(data, [legacy._text(k) for k in keys], declared, users, data_start, report)
+    _walk_legacy_storages(data, keys, declared, users, data_start, report)
     report.unchecked.append(NO_CRC.format(form="legacy (pre-1.6) torch files"))
 
 

@@ -23,6 +23,7 @@ from inspector.core.checkpoint.verify import (
     VerifyReport,
     check_users,
     names_by_storage,
+    quiet_warnings,
 )
 from inspector.core.errors import InspectorError
 from inspector.core.jobs import Job, Progress
@@ -112,12 +113,13 @@ def _read_failure(info: zipfile.ZipInfo, exc: BaseException) -> DamagedRecord:
 def _read_structure(archive: MetaStorageZip, ctx, report: VerifyReport, torchscript: bool):
     """``{storage key: [(tensor name, bytes needed)]}``; None (and a damaged data.pkl) when it cannot be read."""
     try:
-        obj = archive.load()
-        if torchscript:
-            from inspector.core.checkpoint.torchscript import read_declarations, reshape_as_modules
+        with quiet_warnings():
+            obj = archive.load()
+            if torchscript:
+                from inspector.core.checkpoint.torchscript import read_declarations, reshape_as_modules
 
-            reshape_as_modules(obj, read_declarations(archive))
-        users, count = names_by_storage(obj, ctx, archive.keys)
+                reshape_as_modules(obj, read_declarations(archive))
+            users, count = names_by_storage(obj, ctx, archive.keys)
     except InspectorError as exc:
         pickle_name = archive.prefix + "data.pkl"
         why = exc.message.removeprefix(f"{ctx.path}: ")
