@@ -50,6 +50,12 @@ def main(argv=None) -> int:
         by_form[(r["verb"], r["form"])][r["outcome"]] += 1
     for (verb, form), counts in sorted(by_form.items()):
         print(f"  {verb:7s} {form:18s} " + ", ".join(f"{o}: {n}" for o, n in counts.most_common()))
+    outcomes = collections.defaultdict(dict)
+    for r in records:
+        outcomes[r["case"]][r["verb"]] = r["outcome"]
+    silent = sum(v == {"list": "opened", "verify": "damage found"} for v in outcomes.values())
+    contradicted = sum(v == {"list": "error", "verify": "verified"} for v in outcomes.values())
+    print(f"opened by list but damaged per verify: {silent}; refused by list but verified ok: {contradicted}")
     slowest = max(records, key=lambda r: r["seconds"])
     print(f"slowest run: {slowest['seconds']:.2f} s ({slowest['case']} {slowest['verb']})")
     failures = [r for r in records if r["outcome"] not in ff.PASS_OUTCOMES]
@@ -57,7 +63,7 @@ def main(argv=None) -> int:
         first = r["stderr_lines"][0][:200] if r["stderr_lines"] else ""
         print(f"FAIL {r['case']} {r['verb']}: {r['outcome']}: {first}")
     print(f"{len(failures)} failures")
-    return 1 if failures else 0
+    return 1 if failures or contradicted else 0
 
 
 if __name__ == "__main__":

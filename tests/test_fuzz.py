@@ -81,6 +81,17 @@ def test_verify_reports_or_gives_the_one_line_error(fuzz):
     assert collections.Counter(r["outcome"] for r in verified)["damage found"] > 0
 
 
+def test_verify_never_passes_what_list_refuses(fuzz):
+    """verify ok implies the file opens; and a zip that lists but verify flags is the silent damage it finds."""
+    _, records = fuzz
+    by_case = collections.defaultdict(dict)
+    for r in records:
+        by_case[r["case"]][r["verb"]] = r["outcome"]
+    both = {case: v for case, v in by_case.items() if len(v) == 2}
+    assert len(both) == CI_CASES // VERIFY_EVERY
+    assert not [case for case, v in both.items() if v == {"list": "error", "verify": "verified"}]
+
+
 def test_no_run_is_slow(fuzz):
     _, records = fuzz
     slow = [(r["case"], r["verb"], r["seconds"]) for r in records if r["seconds"] > TIME_LIMIT_S / 2]

@@ -155,3 +155,44 @@ def test_job_yields_progress_in_bytes(tmp_path):
     fractions = [p.fraction for p in seen if p.fraction is not None]
     assert fractions[-1] == 1.0 and fractions == sorted(fractions)
     assert any("checking" in p.message for p in seen)
+
+
+# -- fuzz findings: verify said ok where the loader refused (scripts/fuzz_checkpoints.py, seed 0) -------------
+def test_legacy_storage_longer_than_declared(tmp_path):
+    """A legacy storage whose count says more elements than its tensors declare (case 00055)."""
+    import hostile_factory as hf
+
+    main_pickle = {"w": hf.rebuild_tensor(hf.legacy_storage("0", 3), (3,), (1,))}
+    path = tmp_path / "long.pth"
+    path.write_bytes(hf.legacy_bytes(main_pickle, [("0", "FloatStorage", 5, hf.floats(1, 2, 3, 4, 5))]))
+    with pytest.raises(InspectorError):
+        load_checkpoint(path)
+    (damaged,) = verify_checkpoint(path).damaged
+    assert (damaged.record, damaged.problem, damaged.tensors) == ("storage 0", "out of bounds", ["w"])
+    assert damaged.detail == "it holds 20 bytes, its tensors declare 12"
+
+
+def test_safetensors_data_not_covered_exactly(tmp_path):
+    """Bytes after the last tensor: safetensors refuses the file (case 00017)."""
+    from safetensors.torch import save_file
+
+    path = tmp_path / "t.safetensors"
+    save_file({"a": torch.ones(3)}, str(path))
+    path.write_bytes(path.read_bytes() + b"\0" * 4)
+    (damaged,) = verify_checkpoint(path).damaged
+    assert (
+        damaged.record == "data" and damaged.detail == "the data section holds 16 bytes, the tensors cover 12"
+    )
+
+
+def test_what_the_loader_refuses_verify_does_not_pass(tmp_path, capsys):
+    """A legacy file whose magic number is damaged reads as a plain pickle of an int (case 00084): the
+    loader says it holds no tensors; verify ends with the same one-line error instead of 'ok'."""
+    import pickle
+
+    path = tmp_path / "int.pth"
+    path.write_bytes(pickle.dumps(12345))
+    with pytest.raises(InspectorError, match="holds no tensors"):
+        verify_checkpoint(path)
+    assert main(["verify", str(path)]) == 1
+    assert capsys.readouterr().err.startswith(f"error: {path}: the file holds no tensors")

@@ -54,7 +54,7 @@ class DamagedRecord:
         names = ", ".join(self.tensors[:8]) + (
             f" (+{len(self.tensors) - 8} more)" if len(self.tensors) > 8 else ""
         )
-        what = f"tensors {names}" if self.tensors else "no tensor data (structure)"
+        what = f"tensors {names}" if self.tensors else "the file's structure, not one tensor's data"
         return f"{self.record}: {self.problem}: {what}" + (f" ({self.detail})" if self.detail else "")
 
 
@@ -96,8 +96,9 @@ def verify_checkpoint(path) -> VerifyReport:
 def iter_verify(path) -> Job[VerifyReport]:
     """Verify ``path`` (see module docstring); yields :class:`Progress` in bytes checked, returns the report.
 
-    Raises :class:`InspectorError` (one line) only when the file cannot be read at all (no zip directory, not
-    a checkpoint); damage found inside a readable file is in the report."""
+    Raises :class:`InspectorError` (one line) when the file cannot be read at all (no zip directory, not a
+    checkpoint) or when every check passes but the loader still refuses it; damage found inside a readable
+    file is in the report."""
     path = os.fspath(path)
     yield Progress(0, 0, f"opening {os.path.basename(path)}")
     _check_readable(path)
@@ -132,6 +133,12 @@ def iter_verify(path) -> Job[VerifyReport]:
 
         load_checkpoint(path, resolve=False)  # raises the loader's one-line message for what it is
         raise InspectorError(f"{path}: verify does not know this format ({sniffed.kind}); open it to list it")
+    if report.ok:  # what verify passes, the loader opens: its own checks decide last (one-line error)
+        from inspector.core.checkpoint.loader import load_checkpoint
+
+        yield Progress(1, 1, "reading it as the loader does")
+        with quiet_warnings():
+            load_checkpoint(path, resolve=False)
     yield Progress(1, 1, "done")
     return report
 

@@ -110,6 +110,11 @@ def _walk_legacy_storages(data, keys, declared, users, pos: int, report: VerifyR
         (count,) = struct.unpack("<q", head)
         written = max(count, 0) * _element_size(dtype)
         available = max(0, min(written, len(data) - pos - 8))
+        if written > nbytes:  # the loader refuses it, and every storage after it is misplaced
+            report.damaged.append(DamagedRecord(f"storage {key}", OUT_OF_BOUNDS, _names(users, key),
+                                                f"it holds {written:,} bytes, its tensors declare {nbytes:,}"))  # fmt: skip
+            _cut_short(keys[index + 1 :], declared, users, report)
+            return
         why = f"{available:,} of the {nbytes:,} bytes its tensors need are in the file"
         check_users(report, f"storage {key}", users.get(key, []), available, why)
         if pos + 8 + written > len(data):
@@ -156,7 +161,18 @@ def verify_safetensors(source: str | bytes, ctx, report: VerifyReport) -> None:
         if problem:
             record = f"data{spec.get('data_offsets')}" if isinstance(spec, dict) else "header"
             report.damaged.append(DamagedRecord(record, problem[0], [str(name)], problem[1]))
+    covered = max((_end_of(spec) for name, spec in header.items() if name != "__metadata__"), default=0)
+    if report.ok and covered != body:  # safetensors' own rule: the tensors cover the data section exactly
+        report.damaged.append(DamagedRecord("data", OUT_OF_BOUNDS, [],
+                                            f"the data section holds {body:,} bytes, the tensors cover {covered:,}"))  # fmt: skip
     report.unchecked.append(NO_CRC.format(form="safetensors files"))
+
+
+def _end_of(spec) -> int:
+    try:
+        return int(spec["data_offsets"][1])
+    except (KeyError, TypeError, ValueError, IndexError):
+        return 0
 
 
 def _safetensors_problem(spec, dtypes: dict, body: int) -> tuple[str, str] | None:
