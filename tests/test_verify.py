@@ -196,3 +196,24 @@ def test_what_the_loader_refuses_verify_does_not_pass(tmp_path, capsys):
         verify_checkpoint(path)
     assert main(["verify", str(path)]) == 1
     assert capsys.readouterr().err.startswith(f"error: {path}: the file holds no tensors")
+
+
+@pytest.mark.parametrize("form", ["state_dict", "module", "torchscript"])
+def test_quantized_weights_named_and_counted(tmp_path, form):
+    """Quantized and packed weights (``fc._packed_params``): a flip in their data names the weight, and verify
+    counts the tensors the listing shows (their storages are the loader's mapped views, not placeholders)."""
+    import quantized_factory as qf
+
+    if qf.engine() is None:
+        pytest.skip("no quantized engine on this CPU")
+    path = qf.write_all(tmp_path, qf.static_conv_net(), "q")[form]
+    assert verify_checkpoint(path).tensors_checked == len(load_checkpoint(path, resolve=False).entries)
+    with zipfile.ZipFile(path) as z:
+        biggest = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    flip_byte(path, data_offset(path, biggest) + 1)
+    (damaged,) = verify_checkpoint(path).damaged
+    assert (damaged.record, damaged.problem, damaged.tensors) == (
+        biggest.filename,
+        "crc mismatch",
+        ["fc.weight"],
+    )

@@ -3,8 +3,8 @@
 Listing memory-maps tensor data and never reads it, so a file with flipped bytes inside a tensor lists and
 loads with silently wrong values. :func:`iter_verify` is the job behind ``inspector verify`` and File ›
 Verify…: it streams every zip record through :mod:`zipfile` (which checks the CRC-32 the writer stored), then
-reads the file's structure with the loader's own readers, storages on the meta device (nothing allocated,
-nothing trusted), to learn which tensors use which storage and how many bytes each needs, and compares that
+reads the file's structure with the loader's own readers (storages memory-mapped, or on the meta device where
+a record is short; nothing read, nothing trusted), to learn which tensors use which storage and how many bytes each needs, and compares that
 with the bytes each record really holds. Damage is reported by record *and* by the tensor names that use it.
 
 Formats without checksums (pre-1.6 legacy files, safetensors, pre-0.4 tars, plain pickles) are checked for

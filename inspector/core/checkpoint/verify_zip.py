@@ -3,8 +3,9 @@ tensor's storage against the bytes its ``data/<key>`` record holds.
 
 The CRC pass streams each record through ``zipfile`` in chunks (it checks the stored CRC-32 at the end of a
 record), within the load's decompression budget for deflated ones. The structure pass is the loader's own
-:class:`TorchZip` reading ``data.pkl`` through the safe unpickler, with storages on the meta device: it
-learns which tensors use which storage and how far each reads, without reading or allocating their bytes.
+:class:`TorchZip` reading ``data.pkl`` through the safe unpickler, storages memory-mapped where the record is
+whole and on the meta device where it is not: it learns which tensors use which storage and how far each
+reads, without reading tensor bytes or refusing a short record.
 """
 
 from __future__ import annotations
@@ -32,24 +33,37 @@ CHUNK = 4 << 20
 
 
 class MetaStorageZip(TorchZip):
-    """:class:`TorchZip` whose storages are meta-device placeholders of the size each persistent id declares:
-    ``declared`` holds key -> bytes, ``keys`` a storage's ``_cdata`` -> (key, 0) (the tensors point back to it)."""
+    """:class:`TorchZip` that never refuses a storage: a stored record as long as its persistent id declares is
+    the loader's memory-mapped view (nothing read; quantized tensors keep pointing at it), anything else
+    (short, missing, compressed, a broken local header) a meta-device placeholder of the declared size.
+    ``declared`` holds key -> bytes, ``keys`` a storage's ``_cdata`` -> (key, 0): the tensors point back to it."""
 
     def __init__(self, source: ByteSource, ctx):
         super().__init__(source, ctx)
-        self.big_endian = False  # no bytes are read, so none are swapped
+        self.big_endian = False  # values are not looked at, so none are swapped
         self.declared: dict[str, int] = {}
         self.keys: dict[int, tuple[str, int]] = {}
-        self._alive: list[Any] = []  # keeps every placeholder alive, so no _cdata is reused
+        self._alive: list[Any] = []  # keeps every storage alive, so no _cdata is reused
 
     def storage(self, key: str, nbytes: int):
-        import torch
-
-        placeholder = torch.UntypedStorage(nbytes, device="meta")
         self.declared[key] = nbytes
-        self.keys[placeholder._cdata] = (key, 0)
-        self._alive.append(placeholder)
-        return placeholder
+        storage = self._mapped(key, nbytes)
+        if storage is None:
+            import torch
+
+            storage = torch.UntypedStorage(nbytes, device="meta")
+        self.keys[storage._cdata] = (key, 0)
+        self._alive.append(storage)
+        return storage
+
+    def _mapped(self, key: str, nbytes: int):
+        info = self.records.get(f"data/{key}")
+        if info is None or info.compress_type != zipfile.ZIP_STORED or info.file_size < nbytes:
+            return None
+        try:
+            return self.source.storage(self._data_offset(info), nbytes)
+        except ValueError:  # past the end of the file, or no local header
+            return None
 
 
 def iter_verify_zip(source: str | bytes, ctx, report: VerifyReport, torchscript: bool = False) -> Job[None]:
