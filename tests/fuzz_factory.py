@@ -32,11 +32,30 @@ PASS_OUTCOMES = {"opened", "error", "verified", "damage found"}
 EDGE_INTS = (0, 1, 2, 0x7F, 0xFF, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF)
 
 
+def _quantized_engine() -> bool:
+    import quantized_factory as qf
+
+    return qf.engine() is not None
+
+
 def _legacy_training(folder) -> pathlib.Path:
     model = cf.tiny_net()
     opt = cf.one_adam_step(model)
     obj = {"model_state_dict": model.state_dict(), "optimizer_state_dict": opt.state_dict(), "epoch": 3}
     return cf.write(folder, "legacy_train.pth", obj, _use_new_zipfile_serialization=False)
+
+
+def _quantized(form: str) -> Callable[[pathlib.Path], pathlib.Path]:
+    """A statically quantized conv net (packed conv and linear parameters) saved as ``form``."""
+
+    def write(folder) -> pathlib.Path:
+        import quantized_factory as qf
+
+        sub = pathlib.Path(folder) / f"quantized_{form}"
+        sub.mkdir(exist_ok=True)
+        return qf.write_all(sub, qf.static_conv_net(), "q")[form]
+
+    return write
 
 
 SEEDS: dict[str, Callable[[pathlib.Path], pathlib.Path]] = {
@@ -51,6 +70,9 @@ SEEDS: dict[str, Callable[[pathlib.Path], pathlib.Path]] = {
     "gzip": cf.write_gzip,
     "plain_pickle": cf.write_numpy_pickle,
 }
+if _quantized_engine():
+    SEEDS["zip_quantized_module"] = _quantized("module")
+    SEEDS["torchscript_quantized"] = _quantized("torchscript")
 
 
 # -- layouts ------------------------------------------------------------------------------------------------
@@ -131,7 +153,7 @@ def safetensors_layout(data: bytes) -> Layout:
 
 
 def layout_of(form: str, data: bytes) -> Layout:
-    if form.startswith("zip") or form == "torchscript":
+    if form.startswith(("zip", "torchscript")):
         return zip_layout(data)
     if form.startswith("legacy"):
         return legacy_layout(data)

@@ -98,7 +98,7 @@ def test_no_run_is_slow(fuzz):
     assert not slow
 
 
-@pytest.mark.parametrize("form", [f for f in ff.SEEDS if f.startswith("zip") or f == "torchscript"])
+@pytest.mark.parametrize("form", [f for f in ff.SEEDS if f.startswith(("zip", "torchscript"))])
 def test_verify_finds_every_bit_flip_in_zip_record_data(tmp_path, form):
     """A flipped bit inside a record's data lists silently; verify must name it (the CRC-32 catches it)."""
     seed = ff.SEEDS[form](tmp_path).read_bytes()
