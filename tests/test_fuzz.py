@@ -191,6 +191,23 @@ def test_zip_wrapper_written_by_python_zipfile_opens(tmp_path):
     assert "is a link" in _assert_one_line_error(link)
 
 
+def test_zip_member_with_an_empty_name(tmp_path):
+    """A member whose name is empty (fuzz case 02914-zip_quantized_module-splice_other): ZipInfo.is_dir() raised
+    IndexError in the wrapper check (list) and in verify."""
+    wrapper = tmp_path / "release.zip"
+    with zipfile.ZipFile(wrapper, "w", zipfile.ZIP_STORED) as z:
+        z.writestr(zipfile.ZipInfo(""), b"x")
+        z.writestr("model.pth", cf.write_legacy(tmp_path).read_bytes())
+        z.writestr("notes.txt", b"x")
+    assert len(load_checkpoint(wrapper, resolve=False).entries) == 9  # the one .pth member is chosen
+    try:
+        report = verify_checkpoint(wrapper)
+    except InspectorError as exc:
+        assert "\n" not in exc.message and "unexpected" not in exc.message
+    else:
+        assert report is not None
+
+
 def test_legacy_persistent_id_holding_a_storage(tmp_path):
     """A persistent id whose kind is a storage (fuzz case 00944-legacy_state_dict-flip_pickle): ``str()`` of it
     put pages of text (and torch's TypedStorage warning on verify's stderr) into the one-line message."""

@@ -78,7 +78,7 @@ def unwrap_archive(source: str | bytes, detail: str, ctx) -> bytes:
 
 def _unwrap_zip(raw, ctx) -> bytes:
     with zipfile.ZipFile(raw) as z:
-        infos = [i for i in z.infolist() if not i.is_dir()]
+        infos = [i for i in z.infolist() if not i.filename.endswith("/")]  # is_dir() fails on an empty name
         chosen = _choose_member(ctx.path, infos, lambda i: i.filename)
         mode = chosen.external_attr >> 16
         # no file-type bits (Python's ZipFile.writestr writes 0o600): a plain file; a type other than regular: not
