@@ -23,6 +23,7 @@ COMMANDS = {
     "diff": "diff",
     "features": "features",
     "finetune": "finetune",
+    "verify": "verify",
 }
 
 

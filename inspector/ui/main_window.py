@@ -62,6 +62,7 @@ from inspector.ui.session import Session
 from inspector.ui.summary_panel import SummaryPanel
 from inspector.ui.training_panel import TrainingPanel
 from inspector.ui.trust_dialog import TrustDialog
+from inspector.ui.verify_dialog import VerifyDialog
 from inspector.ui.weight_view import WeightView
 from inspector.ui.worker import CLOSE_WAIT_MS, Deadline, JobWorker, WorkerSlot
 
@@ -111,6 +112,7 @@ class MainWindow(QMainWindow):
         self._error_box: QMessageBox | None = None
         self._details_node = None  # the tree row (EntryNode) the Details tab shows
         self.diff_windows: list[DiffWindow] = []
+        self.verify_dialog: VerifyDialog | None = None
         self.session = Session(self)
 
         self.setWindowTitle(APP_NAME)
@@ -141,6 +143,11 @@ class MainWindow(QMainWindow):
         self.compare_action = QAction("&Compare with…", self)
         self.compare_action.setStatusTip("Diff every tensor of the open file against a second checkpoint")
         self.compare_action.triggered.connect(self._on_compare_triggered)
+        self.verify_action = QAction("&Verify…", self)
+        self.verify_action.setStatusTip(
+            "Check every record's CRC-32 and every tensor's bounds, in the background"
+        )
+        self.verify_action.triggered.connect(self._on_verify_triggered)
         self.quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
         self.quit_action.triggered.connect(self.close)
         self.find_action = QAction("&Filter entries", self, shortcut=QKeySequence.StandardKey.Find)
@@ -152,6 +159,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &Recent")
         file_menu.addAction(self.reload_action)
         file_menu.addAction(self.compare_action)
+        file_menu.addAction(self.verify_action)
         file_menu.addSeparator()
         file_menu.addAction(self.trust_action)
         file_menu.addSeparator()
@@ -433,6 +441,23 @@ class MainWindow(QMainWindow):
         if window in self.diff_windows:
             self.diff_windows.remove(window)
 
+    # -- verifying ------------------------------------------------------------------------------------------
+    def _on_verify_triggered(self) -> None:
+        path = self.checkpoint.path if self.checkpoint is not None else ""
+        if not path:
+            path, _ = QFileDialog.getOpenFileName(self, "Verify checkpoint", "", FILE_FILTER)
+        if path:
+            self.verify_file(path)
+
+    def verify_file(self, path: str) -> VerifyDialog:
+        """Check ``path`` in the background in a non-modal dialog (one at a time: a new one replaces it)."""
+        if self.verify_dialog is not None:
+            self.verify_dialog.close()
+        self.verify_dialog = VerifyDialog(os.path.abspath(path), self)
+        self.verify_dialog.show()
+        self.verify_dialog.start()
+        return self.verify_dialog
+
     # -- trust ---------------------------------------------------------------------------------------------
     def _trust_target(self) -> tuple[str, list[str], list[str]] | None:
         """The file a trusted reload would open, with the globals to show and those flagged dangerous."""
@@ -627,6 +652,7 @@ class MainWindow(QMainWindow):
         parts = [self._loads, self.details, self.summary_panel, self.weights_tab, self.training_panel]
         parts += [self._features_view] if self._features_view is not None else []
         parts += list(self.diff_windows)
+        parts += [self.verify_dialog] if self.verify_dialog is not None else []
         for part in parts:
             part.shutdown(0)
         deadline = Deadline(msecs)

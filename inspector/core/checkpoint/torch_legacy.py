@@ -51,7 +51,21 @@ def _storage_dtype(storage_type) -> Any:
 
 
 def _text(value) -> str:
-    return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+    """A persistent id's field as text; anything else is refused (``str()`` of a storage is pages long)."""
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace")
+    if isinstance(value, str | int):
+        return str(value)
+    raise Refused(f"a persistent id with a {type(value).__name__} where text belongs")
+
+
+def storage_keys(keys, ctx) -> list[str]:
+    """The storage key list that follows the main pickle, as text (a corrupt list: the one-line error)."""
+    if not isinstance(keys, list) or len(keys) > ctx.limits.max_entries:
+        ctx.corrupt("the storage key list is missing")
+    if not all(isinstance(k, str | bytes | int) for k in keys):
+        ctx.corrupt("the storage key list holds something other than keys")
+    return [_text(k) for k in keys]
 
 
 # -- pre-1.6 ------------------------------------------------------------------------------------------------
@@ -68,9 +82,7 @@ def read_legacy_or_plain(source: ByteSource, ctx) -> tuple[Any, bool]:
     little = not (isinstance(sys_info, dict) and sys_info.get("little_endian") is False)
     main_end = scan_pickle(data, ctx.path, ctx.limits, main_start).end
     keys, data_start = unpickle(data, ctx, main_end)
-    if not isinstance(keys, list) or len(keys) > ctx.limits.max_entries:
-        ctx.corrupt("the storage key list is missing")
-    keys = [_text(k) for k in keys]
+    keys = storage_keys(keys, ctx)
 
     declared: dict[str, Any] = {}  # root key -> dtype, from a first pass on the meta device
     _unpickle_legacy_main(data, ctx, main_start, declared, None)
@@ -110,7 +122,11 @@ def _walk_storages(data, ctx, keys: list[str], declared: dict, pos: int) -> dict
     return layout
 
 
-def _unpickle_legacy_main(data, ctx, start: int, declared: dict, storages: dict | None) -> Any:
+def _unpickle_legacy_main(
+    data, ctx, start: int, declared: dict, storages: dict | None, on_storage=None
+) -> Any:
+    """The main pickle, storages from ``storages`` (None: the meta sizing pass). ``on_storage(key, storage,
+    offset)`` sees every storage handed out (``inspector verify`` maps tensors back to their storage key)."""
     import torch
 
     views: dict[str, Any] = {}
@@ -145,7 +161,11 @@ def _unpickle_legacy_main(data, ctx, start: int, declared: dict, storages: dict 
             key = _text(view_key)
             if key not in views:
                 views[key] = root[offset_bytes : offset_bytes + size_bytes]
+                if on_storage is not None:
+                    on_storage(root_key, views[key], offset_bytes)
             root = views[key]
+        elif on_storage is not None:
+            on_storage(root_key, root, 0)
         return torch.storage.TypedStorage(wrap_storage=root, dtype=dtype, _internal=True)
 
     obj, _ = unpickle(data, ctx, start, persistent_load)

@@ -10,8 +10,10 @@ load's decompression budget, and every tensor's storage must be as long as its p
 from __future__ import annotations
 
 import io
+import lzma
 import struct
 import zipfile
+import zlib
 from typing import Any
 
 from inspector.core.checkpoint.allowlist import Refused, TypeRef, integer
@@ -20,6 +22,9 @@ from inspector.core.checkpoint.safe_unpickle import unpickle
 from inspector.core.limits import MiB, setting
 
 CHUNK = 1 << 20
+# what reading a damaged record raises (zlib/lzma: a compressed stream that is corrupt)
+READ_ERRORS = (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError, zlib.error,
+               lzma.LZMAError)  # fmt: skip
 
 
 class TorchZip:
@@ -71,7 +76,7 @@ class TorchZip:
                     raise ValueError(f"record {name!r} is truncated")
                 return data
             return self._inflate(info, cap)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
+        except READ_ERRORS as exc:
             self.ctx.corrupt(exc)
 
     def _inflate(self, info: zipfile.ZipInfo, cap: int) -> bytes:

@@ -15,10 +15,12 @@ import lzma
 import stat
 import tarfile
 import zipfile
+import zlib
 
 from inspector.core.errors import InspectorError
 
 CHUNK = 1 << 20
+CORRUPT_STREAM = (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError)  # zlib: a damaged deflate stream
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".pkl", ".pickle", ".tar", ".safetensors", ".model")
 
 
@@ -49,7 +51,7 @@ def decompress(source: str | bytes, codec: str, ctx) -> bytes:
             openers[codec](fileobj=raw) if codec == "gzip" else openers[codec](raw) as f,
         ):
             return _read_capped(f, ctx)
-    except (OSError, EOFError, lzma.LZMAError, ValueError) as exc:
+    except CORRUPT_STREAM as exc:
         raise InspectorError(
             f"{path}: the {codec} data is truncated or corrupt ({str(exc)[:120]}); re-download it"
         ) from None
@@ -67,7 +69,8 @@ def unwrap_archive(source: str | bytes, detail: str, ctx) -> bytes:
             if "zip" in detail:
                 return _unwrap_zip(raw, ctx)
             return _unwrap_tar(raw, ctx)
-    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, ValueError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, ValueError, NotImplementedError,
+            zlib.error, lzma.LZMAError) as exc:  # fmt: skip
         raise InspectorError(
             f"{ctx.path}: the archive is truncated or corrupt ({str(exc)[:120]}); re-download it"
         ) from None
@@ -75,10 +78,11 @@ def unwrap_archive(source: str | bytes, detail: str, ctx) -> bytes:
 
 def _unwrap_zip(raw, ctx) -> bytes:
     with zipfile.ZipFile(raw) as z:
-        infos = [i for i in z.infolist() if not i.is_dir()]
+        infos = [i for i in z.infolist() if not i.filename.endswith("/")]  # is_dir() fails on an empty name
         chosen = _choose_member(ctx.path, infos, lambda i: i.filename)
         mode = chosen.external_attr >> 16
-        if (mode and not stat.S_ISREG(mode)) or not _plain_name(chosen.filename):
+        # no file-type bits (Python's ZipFile.writestr writes 0o600): a plain file; a type other than regular: not
+        if (stat.S_IFMT(mode) and not stat.S_ISREG(mode)) or not _plain_name(chosen.filename):
             ctx.refuse(f"zip member {chosen.filename!r} is a link or has an unsafe name")
         if chosen.file_size > ctx.decompressed_budget():
             ctx.too_big_decompressed()

@@ -1,0 +1,199 @@
+"""Check a checkpoint's bytes, not just its structure: CRC-32 of every zip record and every tensor's bounds.
+
+Listing memory-maps tensor data and never reads it, so a file with flipped bytes inside a tensor lists and
+loads with silently wrong values. :func:`iter_verify` is the job behind ``inspector verify`` and File ›
+Verify…: it streams every zip record through :mod:`zipfile` (which checks the CRC-32 the writer stored), then
+reads the file's structure with the loader's own readers (storages memory-mapped, or on the meta device where
+a record is short; nothing read, nothing trusted), to learn which tensors use which storage and how many bytes each needs, and compares that
+with the bytes each record really holds. Damage is reported by record *and* by the tensor names that use it.
+
+Formats without checksums (pre-1.6 legacy files, safetensors, pre-0.4 tars, plain pickles) are checked for
+what they carry (sizes and bounds); :attr:`VerifyReport.unchecked` says what could not be checked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from inspector.core.checkpoint.read_context import ReadContext
+from inspector.core.checkpoint.sniff import sniff_source
+from inspector.core.checkpoint.wrappers import decompress, unwrap_archive
+from inspector.core.errors import InspectorError
+from inspector.core.jobs import Job, Progress, run_job
+
+CRC_MISMATCH = "crc mismatch"
+OUT_OF_BOUNDS = "out of bounds"
+MISSING = "missing"
+UNREADABLE = "unreadable"
+MAX_UNWRAP = 3
+
+
+@dataclass
+class DamagedRecord:
+    """One record (``archive/data/3``, ``data.pkl``, ``storage 2``) that failed a check, the tensors it holds."""
+
+    record: str
+    problem: str  # CRC_MISMATCH | OUT_OF_BOUNDS | MISSING | UNREADABLE
+    tensors: list[str] = field(default_factory=list)
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "record": self.record,
+            "tensors": self.tensors,
+            "problem": self.problem,
+            "detail": self.detail,
+        }
+
+    def line(self) -> str:
+        """The one line the CLI prints and the GUI lists."""
+        names = ", ".join(self.tensors[:8]) + (
+            f" (+{len(self.tensors) - 8} more)" if len(self.tensors) > 8 else ""
+        )
+        what = f"tensors {names}" if self.tensors else "the file's structure, not one tensor's data"
+        return f"{self.record}: {self.problem}: {what}" + (f" ({self.detail})" if self.detail else "")
+
+
+@dataclass
+class VerifyReport:
+    """What :func:`iter_verify` found; ``ok`` when no record is damaged."""
+
+    file: str
+    format: str = ""
+    records_checked: int = 0
+    tensors_checked: int = 0
+    damaged: list[DamagedRecord] = field(default_factory=list)
+    unchecked: list[str] = field(default_factory=list)  # what this format cannot be checked for
+
+    @property
+    def ok(self) -> bool:
+        return not self.damaged
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file, "ok": self.ok, "format": self.format, "records_checked": self.records_checked,
+            "tensors_checked": self.tensors_checked, "damaged": [d.to_json() for d in self.damaged],
+            "unchecked": self.unchecked,
+        }  # fmt: skip
+
+    def summary_line(self) -> str:
+        verdict = "ok" if self.ok else f"{len(self.damaged)} damaged record(s)"
+        return (
+            f"{self.file}: {verdict}: {self.records_checked} records and {self.tensors_checked} tensors checked "
+            f"({self.format})"
+        )
+
+
+def verify_checkpoint(path) -> VerifyReport:
+    """:func:`iter_verify` driven to the end on this thread."""
+    return run_job(iter_verify(path))
+
+
+def iter_verify(path) -> Job[VerifyReport]:
+    """Verify ``path`` (see module docstring); yields :class:`Progress` in bytes checked, returns the report.
+
+    Raises :class:`InspectorError` (one line) when the file cannot be read at all (no zip directory, not a
+    checkpoint) or when every check passes but the loader still refuses it; damage found inside a readable
+    file is in the report."""
+    path = os.fspath(path)
+    yield Progress(0, 0, f"opening {os.path.basename(path)}")
+    _check_readable(path)
+    ctx = ReadContext(path, os.path.getsize(path))
+    source: str | bytes = path
+    sniffed = sniff_source(path)
+    for _ in range(MAX_UNWRAP):  # the loader's unwrapping: gzip/bz2/xz (own CRCs) and one-file zips/tars
+        if sniffed.kind == "compressed":
+            source = decompress(source, sniffed.detail, ctx)
+        elif sniffed.kind == "archive":
+            source = unwrap_archive(source, sniffed.detail, ctx)
+        else:
+            break
+        sniffed = sniff_source(source)
+    report = VerifyReport(file=path, format=sniffed.kind)
+    if sniffed.kind in ("zip", "torchscript"):
+        from inspector.core.checkpoint.verify_zip import iter_verify_zip
+
+        yield from iter_verify_zip(source, ctx, report, torchscript=sniffed.kind == "torchscript")
+    elif sniffed.kind == "safetensors":
+        from inspector.core.checkpoint.verify_other import verify_safetensors
+
+        with quiet_warnings():
+            verify_safetensors(source, ctx, report)
+    elif sniffed.kind in ("pickle", "tar"):
+        from inspector.core.checkpoint.verify_other import verify_legacy_or_pickle
+
+        with quiet_warnings():
+            verify_legacy_or_pickle(source, sniffed.kind, ctx, report)
+    else:
+        from inspector.core.checkpoint.loader import load_checkpoint
+
+        load_checkpoint(path, resolve=False)  # raises the loader's one-line message for what it is
+        raise InspectorError(f"{path}: verify does not know this format ({sniffed.kind}); open it to list it")
+    if report.ok:  # what verify passes, the loader opens: its own checks decide last (one-line error)
+        from inspector.core.checkpoint.loader import load_checkpoint
+
+        yield Progress(1, 1, "reading it as the loader does")
+        with quiet_warnings():
+            load_checkpoint(path, resolve=False)
+    yield Progress(1, 1, "done")
+    return report
+
+
+@contextlib.contextmanager
+def quiet_warnings():
+    """torch's warnings (deprecated TypedStorage...) are noise in a report, as in the loader's listing."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _check_readable(path: str) -> None:
+    from inspector.core.checkpoint import loader
+
+    loader._check_readable(path)  # the loader's own messages for missing, folders, empty files
+
+
+def names_by_storage(
+    obj: Any, ctx: ReadContext, storage_keys: dict[int, tuple[str, int]]
+) -> tuple[dict[str, list], int]:
+    """``{storage key: [(tensor name, bytes of the storage it needs), ...]}`` of the listing of ``obj``, and how
+    many tensors the listing holds; ``storage_keys`` maps a storage's ``_cdata`` to its key and where it starts
+    in that storage (a legacy storage view), filled by the reader."""
+    from inspector.core.checkpoint.listing import list_object
+
+    listing = list_object(obj, ctx.devices, ctx.limits)
+    users: dict[str, list[tuple[str, int]]] = {}
+    for entry in listing.entries:
+        tensor = listing.tensors[entry.key]
+        found = _storage_key(tensor, storage_keys)
+        if found is not None:
+            key, base = found
+            users.setdefault(key, []).append((entry.key, base + bytes_needed(tensor)))
+    return users, len(listing.entries)
+
+
+def _storage_key(tensor: Any, storage_keys: dict[int, tuple[str, int]]) -> tuple[str, int] | None:
+    try:
+        return storage_keys.get(tensor.untyped_storage()._cdata)
+    except (AttributeError, RuntimeError, NotImplementedError):  # numpy arrays, quantized tensors
+        return None
+
+
+def bytes_needed(tensor: Any) -> int:
+    """The end of the last byte ``tensor`` reads in its storage: (offset + extent) * itemsize."""
+    if tensor.numel() == 0:
+        return 0
+    extent = 1 + sum((n - 1) * s for n, s in zip(tensor.shape, tensor.stride(), strict=True))
+    return (tensor.storage_offset() + extent) * tensor.element_size()
+
+
+def check_users(report: VerifyReport, record: str, users: list[tuple[str, int]], available: int,
+                why: str) -> None:  # fmt: skip
+    """Add ``record`` as out of bounds for the tensors that need more than ``available`` bytes of it."""
+    short = [name for name, needed in users if needed > available]
+    if short:
+        report.damaged.append(DamagedRecord(record, OUT_OF_BOUNDS, short, why))

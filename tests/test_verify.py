@@ -1,0 +1,219 @@
+"""``inspector verify``: damaged records named by the tensors that use them; good files pass.
+
+A flipped byte inside a tensor's data lists and loads without complaint (memory-mapped, never checked); verify
+finds it through the record's CRC-32. A storage record shorter than its tensors need, a truncated legacy file and
+a safetensors tensor past the end of the file are out of bounds.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zipfile
+
+import checkpoint_factory as cf
+import pytest
+import torch
+
+from inspector.cli import main
+from inspector.core.checkpoint.loader import load_checkpoint
+from inspector.core.checkpoint.verify import iter_verify, verify_checkpoint
+from inspector.core.errors import InspectorError
+from inspector.core.jobs import run_job
+
+
+def record_of(path, tensor: torch.Tensor) -> zipfile.ZipInfo:
+    """The zip record holding ``tensor``'s bytes (found by content, not by torch's numbering)."""
+    raw = tensor.contiguous().numpy().tobytes()
+    with zipfile.ZipFile(path) as z:
+        return next(i for i in z.infolist() if "/data/" in i.filename and z.read(i) == raw)
+
+
+def data_offset(path, info: zipfile.ZipInfo) -> int:
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        header = f.read(30)
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    return info.header_offset + 30 + name_len + extra_len
+
+
+def flip_byte(path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x40
+    path.write_bytes(bytes(data))
+
+
+def rewrite_zip(src, dst, replace: dict[str, bytes]) -> None:
+    """A copy of a torch zip with some records' contents replaced (CRCs recomputed: a consistent zip)."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info, replace.get(info.filename, zin.read(info)))
+
+
+def test_good_files_pass(tmp_path):
+    paths = [cf.write_state_dict(tmp_path), cf.write_training_checkpoint(tmp_path)]
+    legacy = tmp_path / "legacy.pth"
+    torch.save(cf.tiny_net().state_dict(), legacy, _use_new_zipfile_serialization=False)
+    for path in [*paths, legacy]:
+        report = verify_checkpoint(path)
+        assert report.ok, report.to_json()
+        assert report.tensors_checked == len(load_checkpoint(path, resolve=False).entries)
+    train = verify_checkpoint(paths[1])
+    assert train.records_checked >= 27 and train.tensors_checked == 27
+    assert verify_checkpoint(legacy).unchecked  # says what a legacy file cannot be checked for
+
+
+def test_flipped_byte_in_tensor_data_named_by_tensor(tmp_path, capsys):
+    path = cf.write_state_dict(tmp_path)
+    weight = cf.tiny_net().state_dict()["fc.weight"]
+    info = record_of(path, weight)
+    flip_byte(path, data_offset(path, info) + 5)
+    loaded = load_checkpoint(path, resolve=False)  # today: lists and loads with a silently wrong value
+    assert not torch.equal(loaded.tensor(loaded.entry("fc.weight")), weight)
+    report = verify_checkpoint(path)
+    assert not report.ok
+    assert [(d.record, d.problem, d.tensors) for d in report.damaged] == [
+        (info.filename, "crc mismatch", ["fc.weight"])
+    ]
+    assert main(["verify", "--json", str(path)]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["ok"] is False and out["damaged"][0]["tensors"] == ["fc.weight"]
+    assert out["damaged"][0]["problem"] == "crc mismatch" and out["records_checked"] == 15
+    assert main(["verify", str(path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "fc.weight" in lines[0] and "crc mismatch" in lines[0]
+    assert "1 damaged record" in lines[1]
+
+
+def test_shared_storage_names_every_tensor(tmp_path):
+    base = torch.arange(12, dtype=torch.float32)
+    path = tmp_path / "shared.pth"
+    torch.save({"a": base[:6], "b": base[6:].view(2, 3), "c": torch.ones(2)}, path)
+    info = record_of(path, base)
+    flip_byte(path, data_offset(path, info) + 40)
+    (damaged,) = verify_checkpoint(path).damaged
+    assert damaged.tensors == ["a", "b"] and damaged.problem == "crc mismatch"
+
+
+def test_truncated_storage_is_out_of_bounds(tmp_path, capsys):
+    path = cf.write_state_dict(tmp_path)
+    sd = cf.tiny_net().state_dict()
+    info = record_of(path, sd["conv.weight"])
+    short = tmp_path / "short.pth"
+    rewrite_zip(path, short, {info.filename: sd["conv.weight"].numpy().tobytes()[:40]})
+    with pytest.raises(InspectorError):
+        load_checkpoint(short)  # the loader refuses the whole file; verify names the tensor
+    report = verify_checkpoint(short)
+    assert [(d.record, d.problem, d.tensors) for d in report.damaged] == [
+        (info.filename, "out of bounds", ["conv.weight"])
+    ]
+    assert report.tensors_checked == 9
+    assert main(["verify", str(short)]) == 1
+    assert "out of bounds" in capsys.readouterr().out
+
+
+def test_legacy_truncated_is_out_of_bounds(tmp_path):
+    path = tmp_path / "legacy.pth"
+    sd = cf.tiny_net().state_dict()
+    torch.save(sd, path, _use_new_zipfile_serialization=False)
+    path.write_bytes(path.read_bytes()[:-4])  # the last storage loses 4 bytes (legacy keys: any order)
+    (damaged,) = verify_checkpoint(path).damaged
+    (name,) = damaged.tensors
+    needed = sd[name].numel() * sd[name].element_size()
+    assert damaged.problem == "out of bounds" and damaged.record.startswith("storage ")
+    assert damaged.detail == f"{needed - 4:,} of the {needed:,} bytes its tensors need are in the file"
+
+
+def test_safetensors_checked_for_bounds(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "t.safetensors"
+    save_file(cf.tiny_net().state_dict(), str(path))
+    report = verify_checkpoint(path)
+    assert report.ok and report.tensors_checked == 9 and report.unchecked
+    path.write_bytes(path.read_bytes()[:-4])
+    report = verify_checkpoint(path)
+    assert not report.ok and report.damaged[0].problem == "out of bounds"
+    assert len(report.damaged) == 1 and report.damaged[0].tensors
+
+
+def test_unreadable_file_is_one_line_error(tmp_path, capsys):
+    path = cf.write_state_dict(tmp_path)
+    path.write_bytes(path.read_bytes()[:200])  # no central directory left
+    assert main(["verify", str(path)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {path}: ")
+    assert main(["verify", str(tmp_path / "absent.pth")]) == 1
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_job_yields_progress_in_bytes(tmp_path):
+    path = cf.write_training_checkpoint(tmp_path)
+    seen = []
+    report = run_job(iter_verify(path), seen.append)
+    assert report.ok
+    fractions = [p.fraction for p in seen if p.fraction is not None]
+    assert fractions[-1] == 1.0 and fractions == sorted(fractions)
+    assert any("checking" in p.message for p in seen)
+
+
+# -- fuzz findings: verify said ok where the loader refused (scripts/fuzz_checkpoints.py, seed 0) -------------
+def test_legacy_storage_longer_than_declared(tmp_path):
+    """A legacy storage whose count says more elements than its tensors declare (case 00055)."""
+    import hostile_factory as hf
+
+    main_pickle = {"w": hf.rebuild_tensor(hf.legacy_storage("0", 3), (3,), (1,))}
+    path = tmp_path / "long.pth"
+    path.write_bytes(hf.legacy_bytes(main_pickle, [("0", "FloatStorage", 5, hf.floats(1, 2, 3, 4, 5))]))
+    with pytest.raises(InspectorError):
+        load_checkpoint(path)
+    (damaged,) = verify_checkpoint(path).damaged
+    assert (damaged.record, damaged.problem, damaged.tensors) == ("storage 0", "out of bounds", ["w"])
+    assert damaged.detail == "it holds 20 bytes, its tensors declare 12"
+
+
+def test_safetensors_data_not_covered_exactly(tmp_path):
+    """Bytes after the last tensor: safetensors refuses the file (case 00017)."""
+    from safetensors.torch import save_file
+
+    path = tmp_path / "t.safetensors"
+    save_file({"a": torch.ones(3)}, str(path))
+    path.write_bytes(path.read_bytes() + b"\0" * 4)
+    (damaged,) = verify_checkpoint(path).damaged
+    assert (
+        damaged.record == "data" and damaged.detail == "the data section holds 16 bytes, the tensors cover 12"
+    )
+
+
+def test_what_the_loader_refuses_verify_does_not_pass(tmp_path, capsys):
+    """A legacy file whose magic number is damaged reads as a plain pickle of an int (case 00084): the
+    loader says it holds no tensors; verify ends with the same one-line error instead of 'ok'."""
+    import pickle
+
+    path = tmp_path / "int.pth"
+    path.write_bytes(pickle.dumps(12345))
+    with pytest.raises(InspectorError, match="holds no tensors"):
+        verify_checkpoint(path)
+    assert main(["verify", str(path)]) == 1
+    assert capsys.readouterr().err.startswith(f"error: {path}: the file holds no tensors")
+
+
+@pytest.mark.parametrize("form", ["state_dict", "module", "torchscript"])
+def test_quantized_weights_named_and_counted(tmp_path, form):
+    """Quantized and packed weights (``fc._packed_params``): a flip in their data names the weight, and verify
+    counts the tensors the listing shows (their storages are the loader's mapped views, not placeholders)."""
+    import quantized_factory as qf
+
+    if qf.engine() is None:
+        pytest.skip("no quantized engine on this CPU")
+    path = qf.write_all(tmp_path, qf.static_conv_net(), "q")[form]
+    assert verify_checkpoint(path).tensors_checked == len(load_checkpoint(path, resolve=False).entries)
+    with zipfile.ZipFile(path) as z:
+        biggest = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    flip_byte(path, data_offset(path, biggest) + 1)
+    (damaged,) = verify_checkpoint(path).damaged
+    assert (damaged.record, damaged.problem, damaged.tensors) == (
+        biggest.filename,
+        "crc mismatch",
+        ["fc.weight"],
+    )
