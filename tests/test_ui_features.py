@@ -266,3 +266,36 @@ def test_tensor_selected_before_the_tab_is_made_opens_its_layer(qtbot, window):
     with qtbot.waitSignal(window.features_tab.result_shown, timeout=TIMEOUT):
         window.tabs.setCurrentWidget(window._features_page)
     assert window.features_tab.layer_name == "conv2" and window.features_tab.mosaic.channels == 32
+
+
+def fitted(image_view) -> float:
+    """How many times the picture fits in the view's range along its tighter axis: ~1 when the view is fitted."""
+    (x0, x1), (y0, y1) = image_view.plot.vb.viewRange()
+    h, w = image_view.item.image.shape[:2]
+    return min((x1 - x0) / w, (y1 - y0) / h)
+
+
+def test_another_layer_after_marked_channels_fits_the_view(qtbot, view, mnist_root):
+    """Channels marked on conv1, then fc1 (bars), then pool#2: the old marks must not widen the fitted range
+    (the mosaic sat tiny in a corner), and a new input of the same layer keeps the fitted view."""
+    view.toggle_channel(3)
+    view.toggle_channel(5, add=True)
+    run_and_wait(qtbot, view, view.ablate_selected)
+    view.select_layer("fc1")
+    view.select_layer("pool#2")
+    assert fitted(view.map_view) < 1.1
+    assert view.set_data_root(mnist_root)
+    run_and_wait(qtbot, view, lambda: view.set_source("mnist"))
+    assert view.layer_name == "pool#2" and fitted(view.map_view) < 1.1
+
+
+def test_a_picture_of_another_shape_is_fitted_even_when_the_view_is_kept(qtbot):
+    from inspector.ui.tensor_image import TensorImage
+
+    image = TensorImage()
+    qtbot.addWidget(image)
+    image.resize(400, 400)
+    image.show()
+    image.show_rgb(np.zeros((100, 100, 3), np.uint8), (-1.0, 1.0))
+    image.show_rgb(np.zeros((20, 10, 3), np.uint8), (-1.0, 1.0), keep_view=True)
+    assert fitted(image) < 1.1
