@@ -299,3 +299,25 @@ def test_a_picture_of_another_shape_is_fitted_even_when_the_view_is_kept(qtbot):
     image.show_rgb(np.zeros((100, 100, 3), np.uint8), (-1.0, 1.0))
     image.show_rgb(np.zeros((20, 10, 3), np.uint8), (-1.0, 1.0), keep_view=True)
     assert fitted(image) < 1.1
+
+
+def test_the_large_channel_and_the_input_keep_their_shape_and_take_the_room(qtbot, view, mnist_root):
+    """The picked channel was a ~40 px thumbnail beside a colour bar, and the MNIST digit was cropped to a
+    tall strip once the channel view took half the width: both are squares now, as large as the room allows."""
+    assert view.set_data_root(mnist_root)
+    run_and_wait(qtbot, view, lambda: view.set_source("mnist"))
+    view.toggle_channel(3)
+    qtbot.waitUntil(lambda: view.channel_view.isVisible(), timeout=TIMEOUT)
+    pair, vb = view.input_pair, view.channel_view.plot.vb
+
+    def square_and_large():  # the graphics layout follows the widget's new size on the next events
+        box = vb.sceneBoundingRect()
+        return abs(box.width() - box.height()) <= 2 and box.width() >= 100
+
+    qtbot.waitUntil(square_and_large, timeout=5000)
+    (x0, x1), (y0, y1) = view.channel_view.plot.vb.viewRange()
+    assert min((x1 - x0) / 28, (y1 - y0) / 28) < 1.1  # the 28x28 channel fills its square
+    drawn = view.input_view.image_rect()
+    assert abs(drawn.width() - drawn.height()) < 1 and drawn.width() >= 100
+    side = max(min(pair.width() // 2, pair.height()), min(pair.width(), pair.height() // 2))
+    assert view.channel_view.width() == view.input_stack.width() == side

@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core.errors import InspectorError
+from inspector.ui.aspect_image import AspectImage, SquarePair
 from inspector.ui.digit_canvas import DigitCanvas
 from inspector.ui.prediction_plot import PredictionPlot
 from inspector.ui.tensor_image import TensorImage
@@ -169,11 +170,7 @@ class FeatureMapView(QWidget):
         # left: the input and the prediction
         self.canvas = DigitCanvas()
         self.canvas.changed.connect(self._on_canvas_changed)
-        self.input_view = QLabel()
-        self.input_view.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.input_view.setMinimumSize(110, 110)
-        # its pixmap must not set its size (it is scaled to the label): no feedback loop of growth
-        self.input_view.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.input_view = AspectImage()  # drawn to fit on every resize: never cropped, never squeezed
         self.input_stack = QStackedWidget()
         self.input_stack.addWidget(self.canvas)
         self.input_stack.addWidget(self.input_view)
@@ -183,8 +180,10 @@ class FeatureMapView(QWidget):
         self.undo_button.clicked.connect(self.canvas.undo)
         self.input_caption = QLabel()
         self.input_caption.setWordWrap(True)
-        self.channel_view = TensorImage()
-        self.channel_view.setMinimumHeight(120)
+        self.channel_view = TensorImage(
+            colorbar=False
+        )  # its scale is in the caption: the picture gets the room
+        self.channel_view.setMinimumSize(0, 0)
         self.channel_view.hide()  # until a channel is picked
         self.channel_caption = QLabel()
         self.channel_caption.setWordWrap(True)
@@ -202,10 +201,8 @@ class FeatureMapView(QWidget):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
-        pair = QHBoxLayout()
-        pair.addWidget(self.input_stack, 1)
-        pair.addWidget(self.channel_view, 1)
-        left_layout.addLayout(pair, 2)
+        self.input_pair = SquarePair(self.input_stack, self.channel_view)
+        left_layout.addWidget(self.input_pair, 3)
         buttons = QHBoxLayout()
         for widget in (self.clear_button, self.undo_button):
             buttons.addWidget(widget)
@@ -553,18 +550,7 @@ class FeatureMapView(QWidget):
         truth = "" if sample.true_label is None else f", true label {self._label_name(sample.true_label)}"
         self.input_caption.setText(f"{sample.source}{truth}")
         if self.source() != "canvas":
-            from PySide6.QtGui import QImage, QPixmap
-
-            image = np.ascontiguousarray(sample.image)
-            h, w = image.shape[:2]
-            fmt = QImage.Format.Format_Grayscale8 if image.ndim == 2 else QImage.Format.Format_RGB888
-            qimage = QImage(image.data, w, h, image.strides[0], fmt).copy()
-            side = max(140, min(self.input_view.width(), self.input_view.height()))
-            self.input_view.setPixmap(
-                QPixmap.fromImage(qimage).scaled(
-                    side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
-                )
-            )
+            self.input_view.set_array(sample.image)
 
     def _label_name(self, label: int) -> str:
         """An MNIST label by the model's class name when the model predicts over digits (or Fashion-MNIST)."""

@@ -30,7 +30,8 @@ class TensorImage(QWidget):
     hovered = Signal(str)
     clicked = Signal(int, int, object)
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, colorbar: bool = True):
+        """``colorbar=False``: the picture takes the whole width (a small view whose scale its caption gives)."""
         super().__init__(parent)
         self.hover_text: Callable[[int, int], str] = lambda row, col: ""
         self.graphics = pg.GraphicsLayoutWidget()
@@ -41,7 +42,10 @@ class TensorImage(QWidget):
         self.item = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.item)
         self.colorbar = pg.ColorBarItem(values=(-1.0, 1.0), colorMap=COLOR_MAP, interactive=False, width=14)
-        self.graphics.addItem(self.colorbar, row=0, col=1)
+        if colorbar:
+            self.graphics.addItem(self.colorbar, row=0, col=1)
+        else:
+            self.graphics.ci.setContentsMargins(0, 0, 0, 0)
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.plot.scene().sigMouseClicked.connect(self._on_mouse_clicked)
         self.overlays: list = []
