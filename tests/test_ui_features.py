@@ -321,3 +321,22 @@ def test_the_large_channel_and_the_input_keep_their_shape_and_take_the_room(qtbo
     assert abs(drawn.width() - drawn.height()) < 1 and drawn.width() >= 100
     side = max(min(pair.width() // 2, pair.height()), min(pair.width(), pair.height() // 2))
     assert view.channel_view.width() == view.input_stack.width() == side
+
+
+def test_after_zeroing_the_caption_says_zero_and_the_colour_scale_is_the_one_before(qtbot, view):
+    """The zeroed channel's caption said "max |v| 1" and the mosaic's scale dropped (±4.3 to ±2.8 on an MNIST
+    digit), so before and after could not be compared: the run before zeroing sets the scale (a tick box)."""
+    view.toggle_channel(3)
+    view.toggle_channel(5, add=True)
+    before_scale = float(view.mosaic.scales.max())
+    run_and_wait(qtbot, view, view.ablate_selected)
+    assert "conv1 channel 5: max |v| 0 (before zeroing " in view.channel_caption.text()
+    assert not view.scale_check.isHidden() and view.scale_check.isChecked()
+    assert float(view.mosaic.scales.max()) == before_scale
+    assert view.map_view.colorbar.levels() == (-before_scale, before_scale)
+    view.scale_check.setChecked(False)
+    own = float(view.result.layer("conv1").output.abs().max())
+    assert float(view.mosaic.scales.max()) == pytest.approx(own) and own != before_scale
+    assert view.channel_caption.text().startswith("conv1 channel 5: max |v| 0; ")
+    run_and_wait(qtbot, view, view.restore_button.click)
+    assert view.scale_check.isHidden()

@@ -229,12 +229,19 @@ class FeatureMapView(QWidget):
             "Colour scale: one for all channels, or each channel by its own max |v|"
         )
         self.normalize_combo.currentIndexChanged.connect(lambda _i: self._draw_layer(keep_view=False))
+        self.scale_check = QCheckBox("scale before zeroing")
+        self.scale_check.setChecked(True)
+        self.scale_check.setToolTip(
+            "After Zero and re-run: colour the maps on the scale of the run before zeroing, so that before and "
+            "after compare colour for colour (unticked: the zeroed run's own scale)"
+        )
+        self.scale_check.toggled.connect(lambda _on: self._draw_layer())
         self.export_button = QPushButton("Export PNG…")
         self.export_button.clicked.connect(self._on_export_clicked)
         self.layer_title = QLabel()
         self.layer_title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         tools = QHBoxLayout()  # below the picture, beside the hover read-out: the title above keeps its width
-        for widget in (self.normalize_combo, self.export_button):
+        for widget in (self.scale_check, self.normalize_combo, self.export_button):
             tools.addWidget(widget)
         self.map_view = TensorImage()
         self.map_view.hover_text = self.hover_text
@@ -627,7 +634,9 @@ class FeatureMapView(QWidget):
             values = out.reshape(-1).float().numpy()
             from inspector.core.render import diverging_rgb
 
-            vmax = float(np.abs(values).max()) if values.size else 1.0
+            reference = self._reference_output()
+            scale_from = values if reference is None else reference.reshape(-1).float().numpy()
+            vmax = float(np.abs(scale_from).max()) if scale_from.size else 1.0
             brushes = [pg.mkBrush(*rgb) for rgb in diverging_rgb(values, vmax)]
             for i in self.selected:
                 if i < len(brushes):
@@ -637,7 +646,8 @@ class FeatureMapView(QWidget):
                 self.bar_plot.autoRange()
             self.picture_stack.setCurrentWidget(self.bar_plot)
         else:
-            mosaic = feature_mosaic(out, self.normalize_combo.currentData(), self._view_aspect())
+            mosaic = feature_mosaic(out, self.normalize_combo.currentData(), self._view_aspect(),
+                                    scale_from=self._reference_output())  # fmt: skip
             keep = keep_view and self.mosaic is not None and self.mosaic.values.shape == mosaic.values.shape
             self.mosaic = mosaic
             vmax = float(mosaic.scales.max()) if mosaic.channels else 1.0
@@ -647,7 +657,18 @@ class FeatureMapView(QWidget):
             self.picture_stack.setCurrentWidget(self.map_view)
         self.ablate_button.setEnabled(bool(self.selected))
         self.restore_button.setEnabled(self.before is not None)
+        self.scale_check.setVisible(self.before is not None)
         self._show_channel()
+
+    def _reference_output(self):
+        """The shown layer's output in the run before zeroing, when its scale is to colour the zeroed run."""
+        if self.before is None or not self.scale_check.isChecked():
+            return None
+        try:
+            reference = self.before.layer(self.layer_name).output
+        except InspectorError:
+            return None
+        return reference if reference.shape == self.result.layer(self.layer_name).output.shape else None
 
     def _view_aspect(self) -> float:
         """Width / height of the picture area (less the colour bar), so the mosaic's tiles fill it; 4:3 before
@@ -679,9 +700,13 @@ class FeatureMapView(QWidget):
 
         channel = self.selected[-1]
         values = self.result.layer(self.layer_name).output[channel].float().numpy()
-        vmax = float(np.abs(values).max()) or 1.0
+        largest = float(np.abs(values).max()) if values.size else 0.0  # 0 for a zeroed channel: say so
+        reference = self._reference_output()
+        kept = float(reference[channel].abs().max()) if reference is not None else None
+        vmax = (kept if kept is not None else largest) or 1.0  # the colour scale must not be 0
         self.channel_view.show_rgb(diverging_rgb(values, vmax), (-vmax, vmax))
-        self.channel_caption.setText(f"{self.layer_name} channel {channel}: max |v| {vmax:.4g}; "
+        before = f" (before zeroing {kept:.4g})" if kept is not None and kept != largest else ""
+        self.channel_caption.setText(f"{self.layer_name} channel {channel}: max |v| {largest:.4g}{before}; "
                                      f"selected: {', '.join(map(str, self.selected))}")  # fmt: skip
 
     def hover_text(self, row: int, col: int) -> str:
