@@ -116,13 +116,18 @@ def test_clicking_a_channel_shows_it_large_and_ablation_shows_before_and_after(q
     assert view.selected == [3, 5]
 
     before_logits = view.result.logits
+    view.resize(790, 660)  # the tab's size in the window at its default size: the left column is ~220 px
     after = run_and_wait(qtbot, view, view.ablate_button.click)
     assert after.ablated == {"conv2": [3, 5]} and view.before is not None
     assert torch.equal(view.before.logits, before_logits)
     assert float(after.layer("conv2").output[[3, 5]].abs().max()) == 0.0
-    assert view.prediction_label.text().startswith("Before: ") and "after zeroing conv2: 3, 5" in (
-        view.prediction_label.text()
-    )
+    assert view.prediction_label.text().startswith("Before (grey): predicts ")
+    assert "→  after zeroing conv2 channels 3, 5 (red): predicts " in view.prediction_label.text()
+    plot = (
+        view.prediction_plot.getPlotItem()
+    )  # its title made it wider than its widget: title and bars clipped
+    qtbot.waitUntil(lambda: plot.sceneBoundingRect().width() <= view.prediction_plot.viewport().width() + 1,
+                    timeout=5000)  # fmt: skip
     assert len(view.prediction_plot.before.opts["width"]) >= 5  # grey bars beside the red ones
     assert view.restore_button.isEnabled()
 

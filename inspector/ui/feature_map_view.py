@@ -77,6 +77,14 @@ def _floats(text: str, channels: int, what: str) -> tuple[float, ...]:
     return values
 
 
+def zeroed_text(ablated: dict[str, list[int]]) -> str:
+    """``{"conv1": [3, 5]}`` as "conv1 channels 3, 5" (unit for a Linear layer's outputs reads the same)."""
+    return "; ".join(
+        f"{layer} channel{'s' if len(channels) > 1 else ''} {', '.join(map(str, channels))}"
+        for layer, channels in ablated.items()
+    )
+
+
 class FeatureMapView(QWidget):
     """See module docstring."""
 
@@ -593,9 +601,9 @@ class FeatureMapView(QWidget):
         self.prediction_plot.show_prediction(prediction, before, truth)
         text = f"Prediction: {prediction['name']} ({prediction['top'][0]['probability']:.1%})"
         if before is not None:
-            zeroed = "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in self.result.ablated.items())
-            text = (f"Before: {before['name']} ({before['top'][0]['probability']:.1%})  →  after zeroing "
-                    f"{zeroed}: {prediction['name']} ({prediction['top'][0]['probability']:.1%})")  # fmt: skip
+            text = (f"Before (grey): predicts {before['name']} ({before['top'][0]['probability']:.1%})  →  "
+                    f"after zeroing {zeroed_text(self.result.ablated)} (red): predicts {prediction['name']} "
+                    f"({prediction['top'][0]['probability']:.1%})")  # fmt: skip
         if truth is not None:
             text += f"   (true: {truth})"
         self.prediction_label.setText(text)
