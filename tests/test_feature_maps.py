@@ -51,3 +51,19 @@ def test_packed_colours_match_the_lut():
     values = np.linspace(-2, 2, 1001, dtype=np.float32).reshape(7, 11, 13)
     index = np.rint((np.clip(values / 1.5, -1, 1) + 1) * 128).astype(int)
     assert np.array_equal(diverging_rgb(values, 1.5), DIVERGING_LUT[index])
+
+
+@pytest.mark.parametrize("normalize", ["shared", "channel"])
+def test_the_scale_of_the_run_before_zeroing_is_kept(normalize):
+    """An ablated run drawn with the unablated run's scale: the same value gets the same colour in both."""
+    before = torch.zeros(2, 2, 2)
+    before[0, 0, 0], before[1, 1, 1] = 4.0, 2.0
+    after = before.clone()
+    after[0] = 0.0  # channel 0 zeroed: alone, the shared scale would drop from 4 to 2
+    own = feature_mosaic(after, normalize, aspect=4.0)
+    kept = feature_mosaic(after, normalize, aspect=4.0, scale_from=before)
+    expected = [4.0, 4.0] if normalize == "shared" else [4.0, 2.0]
+    assert kept.scales.tolist() == expected and own.scales.tolist() != expected
+    reference = feature_mosaic(before, normalize, aspect=4.0)
+    y, x = kept.tile_origin(1)
+    assert tuple(kept.rgb()[y + 1, x + 1]) == tuple(reference.rgb()[y + 1, x + 1])

@@ -109,13 +109,18 @@ def test_clicking_a_channel_shows_it_large_and_ablation_shows_before_and_after(q
     assert view.selected == [3, 5]
 
     before_logits = view.result.logits
+    view.resize(790, 660)  # the tab's size in the window at its default size: the left column is ~220 px
     after = run_and_wait(qtbot, view, view.ablate_button.click)
     assert after.ablated == {"conv2": [3, 5]} and view.before is not None
     assert torch.equal(view.before.logits, before_logits)
     assert float(after.layer("conv2").output[[3, 5]].abs().max()) == 0.0
-    assert view.prediction_label.text().startswith("Before: ") and "after zeroing conv2: 3, 5" in (
-        view.prediction_label.text()
-    )
+    assert view.prediction_label.text().startswith("Before (grey): predicts ")
+    assert "→  after zeroing conv2 channels 3, 5 (red): predicts " in view.prediction_label.text()
+    plot = (
+        view.prediction_plot.getPlotItem()
+    )  # its title made it wider than its widget: title and bars clipped
+    qtbot.waitUntil(lambda: plot.sceneBoundingRect().width() <= view.prediction_plot.viewport().width() + 1,
+                    timeout=5000)  # fmt: skip
     assert len(view.prediction_plot.before.opts["width"]) >= 5  # grey bars beside the red ones
     assert view.restore_button.isEnabled()
 
@@ -259,3 +264,77 @@ def test_tensor_selected_before_the_tab_is_made_opens_its_layer(qtbot, window):
     with qtbot.waitSignal(window.features_tab.result_shown, timeout=TIMEOUT):
         window.tabs.setCurrentWidget(window._features_page)
     assert window.features_tab.layer_name == "conv2" and window.features_tab.mosaic.channels == 32
+
+
+def fitted(image_view) -> float:
+    """How many times the picture fits in the view's range along its tighter axis: ~1 when the view is fitted."""
+    (x0, x1), (y0, y1) = image_view.plot.vb.viewRange()
+    h, w = image_view.item.image.shape[:2]
+    return min((x1 - x0) / w, (y1 - y0) / h)
+
+
+def test_another_layer_after_marked_channels_fits_the_view(qtbot, view, mnist_root):
+    """Channels marked on conv1, then fc1 (bars), then pool#2: the old marks must not widen the fitted range
+    (the mosaic sat tiny in a corner), and a new input of the same layer keeps the fitted view."""
+    view.toggle_channel(3)
+    view.toggle_channel(5, add=True)
+    run_and_wait(qtbot, view, view.ablate_selected)
+    view.select_layer("fc1")
+    view.select_layer("pool#2")
+    assert fitted(view.map_view) < 1.1
+    assert view.set_data_root(mnist_root)
+    run_and_wait(qtbot, view, lambda: view.set_source("mnist"))
+    assert view.layer_name == "pool#2" and fitted(view.map_view) < 1.1
+
+
+def test_a_picture_of_another_shape_is_fitted_even_when_the_view_is_kept(qtbot):
+    from inspector.ui.tensor_image import TensorImage
+
+    image = TensorImage()
+    qtbot.addWidget(image)
+    image.resize(400, 400)
+    image.show()
+    image.show_rgb(np.zeros((100, 100, 3), np.uint8), (-1.0, 1.0))
+    image.show_rgb(np.zeros((20, 10, 3), np.uint8), (-1.0, 1.0), keep_view=True)
+    assert fitted(image) < 1.1
+
+
+def test_the_large_channel_and_the_input_keep_their_shape_and_take_the_room(qtbot, view, mnist_root):
+    """The picked channel was a ~40 px thumbnail beside a colour bar, and the MNIST digit was cropped to a
+    tall strip once the channel view took half the width: both are squares now, as large as the room allows."""
+    assert view.set_data_root(mnist_root)
+    run_and_wait(qtbot, view, lambda: view.set_source("mnist"))
+    view.toggle_channel(3)
+    qtbot.waitUntil(lambda: view.channel_view.isVisible(), timeout=TIMEOUT)
+    pair, vb = view.input_pair, view.channel_view.plot.vb
+
+    def square_and_large():  # the graphics layout follows the widget's new size on the next events
+        box = vb.sceneBoundingRect()
+        return abs(box.width() - box.height()) <= 2 and box.width() >= 100
+
+    qtbot.waitUntil(square_and_large, timeout=5000)
+    (x0, x1), (y0, y1) = view.channel_view.plot.vb.viewRange()
+    assert min((x1 - x0) / 28, (y1 - y0) / 28) < 1.1  # the 28x28 channel fills its square
+    drawn = view.input_view.image_rect()
+    assert abs(drawn.width() - drawn.height()) < 1 and drawn.width() >= 100
+    side = max(min(pair.width() // 2, pair.height()), min(pair.width(), pair.height() // 2))
+    assert view.channel_view.width() == view.input_stack.width() == side
+
+
+def test_after_zeroing_the_caption_says_zero_and_the_colour_scale_is_the_one_before(qtbot, view):
+    """The zeroed channel's caption said "max |v| 1" and the mosaic's scale dropped (±4.3 to ±2.8 on an MNIST
+    digit), so before and after could not be compared: the run before zeroing sets the scale (a tick box)."""
+    view.toggle_channel(3)
+    view.toggle_channel(5, add=True)
+    before_scale = float(view.mosaic.scales.max())
+    run_and_wait(qtbot, view, view.ablate_selected)
+    assert "conv1 channel 5: max |v| 0 (before zeroing " in view.channel_caption.text()
+    assert not view.scale_check.isHidden() and view.scale_check.isChecked()
+    assert float(view.mosaic.scales.max()) == before_scale
+    assert view.map_view.colorbar.levels() == (-before_scale, before_scale)
+    view.scale_check.setChecked(False)
+    own = float(view.result.layer("conv1").output.abs().max())
+    assert float(view.mosaic.scales.max()) == pytest.approx(own) and own != before_scale
+    assert view.channel_caption.text().startswith("conv1 channel 5: max |v| 0; ")
+    run_and_wait(qtbot, view, view.restore_button.click)
+    assert view.scale_check.isHidden()

@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core.errors import InspectorError
+from inspector.ui.aspect_image import AspectImage, SquarePair
 from inspector.ui.digit_canvas import DigitCanvas
 from inspector.ui.prediction_plot import PredictionPlot
 from inspector.ui.tensor_image import TensorImage
@@ -74,6 +75,14 @@ def _floats(text: str, channels: int, what: str) -> tuple[float, ...]:
     if len(values) != channels:
         raise InspectorError(f"{what}: give 1 or {channels} values")
     return values
+
+
+def zeroed_text(ablated: dict[str, list[int]]) -> str:
+    """``{"conv1": [3, 5]}`` as "conv1 channels 3, 5" (unit for a Linear layer's outputs reads the same)."""
+    return "; ".join(
+        f"{layer} channel{'s' if len(channels) > 1 else ''} {', '.join(map(str, channels))}"
+        for layer, channels in ablated.items()
+    )
 
 
 class FeatureMapView(QWidget):
@@ -171,11 +180,7 @@ class FeatureMapView(QWidget):
         # left: the input and the prediction
         self.canvas = DigitCanvas()
         self.canvas.changed.connect(self._on_canvas_changed)
-        self.input_view = QLabel()
-        self.input_view.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.input_view.setMinimumSize(110, 110)
-        # its pixmap must not set its size (it is scaled to the label): no feedback loop of growth
-        self.input_view.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.input_view = AspectImage()  # drawn to fit on every resize: never cropped, never squeezed
         self.input_stack = QStackedWidget()
         self.input_stack.addWidget(self.canvas)
         self.input_stack.addWidget(self.input_view)
@@ -185,8 +190,10 @@ class FeatureMapView(QWidget):
         self.undo_button.clicked.connect(self.canvas.undo)
         self.input_caption = QLabel()
         self.input_caption.setWordWrap(True)
-        self.channel_view = TensorImage()
-        self.channel_view.setMinimumHeight(120)
+        self.channel_view = TensorImage(
+            colorbar=False
+        )  # its scale is in the caption: the picture gets the room
+        self.channel_view.setMinimumSize(0, 0)
         self.channel_view.hide()  # until a channel is picked
         self.channel_caption = QLabel()
         self.channel_caption.setWordWrap(True)
@@ -204,10 +211,8 @@ class FeatureMapView(QWidget):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
-        pair = QHBoxLayout()
-        pair.addWidget(self.input_stack, 1)
-        pair.addWidget(self.channel_view, 1)
-        left_layout.addLayout(pair, 2)
+        self.input_pair = SquarePair(self.input_stack, self.channel_view)
+        left_layout.addWidget(self.input_pair, 3)
         buttons = QHBoxLayout()
         for widget in (self.clear_button, self.undo_button):
             buttons.addWidget(widget)
@@ -234,12 +239,19 @@ class FeatureMapView(QWidget):
             "Colour scale: one for all channels, or each channel by its own max |v|"
         )
         self.normalize_combo.currentIndexChanged.connect(lambda _i: self._draw_layer(keep_view=False))
+        self.scale_check = QCheckBox("scale before zeroing")
+        self.scale_check.setChecked(True)
+        self.scale_check.setToolTip(
+            "After Zero and re-run: colour the maps on the scale of the run before zeroing, so that before and "
+            "after compare colour for colour (unticked: the zeroed run's own scale)"
+        )
+        self.scale_check.toggled.connect(lambda _on: self._draw_layer())
         self.export_button = QPushButton("Export PNG…")
         self.export_button.clicked.connect(self._on_export_clicked)
         self.layer_title = QLabel()
         self.layer_title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         tools = QHBoxLayout()  # below the picture, beside the hover read-out: the title above keeps its width
-        for widget in (self.normalize_combo, self.export_button):
+        for widget in (self.scale_check, self.normalize_combo, self.export_button):
             tools.addWidget(widget)
         self.map_view = TensorImage()
         self.map_view.hover_text = self.hover_text
@@ -581,18 +593,7 @@ class FeatureMapView(QWidget):
         truth = "" if sample.true_label is None else f", true label {self._label_name(sample.true_label)}"
         self.input_caption.setText(f"{sample.source}{truth}")
         if self.source() != "canvas":
-            from PySide6.QtGui import QImage, QPixmap
-
-            image = np.ascontiguousarray(sample.image)
-            h, w = image.shape[:2]
-            fmt = QImage.Format.Format_Grayscale8 if image.ndim == 2 else QImage.Format.Format_RGB888
-            qimage = QImage(image.data, w, h, image.strides[0], fmt).copy()
-            side = max(140, min(self.input_view.width(), self.input_view.height()))
-            self.input_view.setPixmap(
-                QPixmap.fromImage(qimage).scaled(
-                    side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
-                )
-            )
+            self.input_view.set_array(sample.image)
 
     def _label_name(self, label: int) -> str:
         """An MNIST label by the model's class name when the model predicts over digits (or Fashion-MNIST)."""
@@ -628,9 +629,9 @@ class FeatureMapView(QWidget):
         self.prediction_plot.show_prediction(prediction, before, truth)
         text = f"Prediction: {prediction['name']} ({prediction['top'][0]['probability']:.1%})"
         if before is not None:
-            zeroed = "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in self.result.ablated.items())
-            text = (f"Before: {before['name']} ({before['top'][0]['probability']:.1%})  →  after zeroing "
-                    f"{zeroed}: {prediction['name']} ({prediction['top'][0]['probability']:.1%})")  # fmt: skip
+            text = (f"Before (grey): predicts {before['name']} ({before['top'][0]['probability']:.1%})  →  "
+                    f"after zeroing {zeroed_text(self.result.ablated)} (red): predicts {prediction['name']} "
+                    f"({prediction['top'][0]['probability']:.1%})")  # fmt: skip
         if truth is not None:
             text += f"   (true: {truth})"
         self.prediction_label.setText(text)
@@ -669,7 +670,9 @@ class FeatureMapView(QWidget):
             values = out.reshape(-1).float().numpy()
             from inspector.core.render import diverging_rgb
 
-            vmax = float(np.abs(values).max()) if values.size else 1.0
+            reference = self._reference_output()
+            scale_from = values if reference is None else reference.reshape(-1).float().numpy()
+            vmax = float(np.abs(scale_from).max()) if scale_from.size else 1.0
             brushes = [pg.mkBrush(*rgb) for rgb in diverging_rgb(values, vmax)]
             for i in self.selected:
                 if i < len(brushes):
@@ -679,7 +682,8 @@ class FeatureMapView(QWidget):
                 self.bar_plot.autoRange()
             self.picture_stack.setCurrentWidget(self.bar_plot)
         else:
-            mosaic = feature_mosaic(out, self.normalize_combo.currentData(), self._view_aspect())
+            mosaic = feature_mosaic(out, self.normalize_combo.currentData(), self._view_aspect(),
+                                    scale_from=self._reference_output())  # fmt: skip
             keep = keep_view and self.mosaic is not None and self.mosaic.values.shape == mosaic.values.shape
             self.mosaic = mosaic
             vmax = float(mosaic.scales.max()) if mosaic.channels else 1.0
@@ -689,7 +693,18 @@ class FeatureMapView(QWidget):
             self.picture_stack.setCurrentWidget(self.map_view)
         self.ablate_button.setEnabled(bool(self.selected))
         self.restore_button.setEnabled(self.before is not None)
+        self.scale_check.setVisible(self.before is not None)
         self._show_channel()
+
+    def _reference_output(self):
+        """The shown layer's output in the run before zeroing, when its scale is to colour the zeroed run."""
+        if self.before is None or not self.scale_check.isChecked():
+            return None
+        try:
+            reference = self.before.layer(self.layer_name).output
+        except InspectorError:
+            return None
+        return reference if reference.shape == self.result.layer(self.layer_name).output.shape else None
 
     def _view_aspect(self) -> float:
         """Width / height of the picture area (less the colour bar), so the mosaic's tiles fill it; 4:3 before
@@ -721,9 +736,13 @@ class FeatureMapView(QWidget):
 
         channel = self.selected[-1]
         values = self.result.layer(self.layer_name).output[channel].float().numpy()
-        vmax = float(np.abs(values).max()) or 1.0
+        largest = float(np.abs(values).max()) if values.size else 0.0  # 0 for a zeroed channel: say so
+        reference = self._reference_output()
+        kept = float(reference[channel].abs().max()) if reference is not None else None
+        vmax = (kept if kept is not None else largest) or 1.0  # the colour scale must not be 0
         self.channel_view.show_rgb(diverging_rgb(values, vmax), (-vmax, vmax))
-        self.channel_caption.setText(f"{self.layer_name} channel {channel}: max |v| {vmax:.4g}; "
+        before = f" (before zeroing {kept:.4g})" if kept is not None and kept != largest else ""
+        self.channel_caption.setText(f"{self.layer_name} channel {channel}: max |v| {largest:.4g}{before}; "
                                      f"selected: {', '.join(map(str, self.selected))}")  # fmt: skip
 
     def hover_text(self, row: int, col: int) -> str:

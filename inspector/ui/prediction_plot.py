@@ -59,7 +59,9 @@ class PredictionPlot(pg.PlotWidget):
                      f"  {probs[i]:.1%}" for i in labels]  # fmt: skip
         self.getAxis("left").setTicks([list(zip(ys.tolist(), self.rows, strict=True))])
         self.setYRange(-0.6, len(ys) - 0.4, padding=0)
-        self.setTitle("before (grey) and after zeroing (red)" if before is not None else None)
+        # no title: its text sets the plot's minimum width, and in the narrow column beside the input the layout
+        # grew past the widget, clipping the title, the bars and the axis label; the caption names the colours
+        self.setTitle(None)
 
     def clear_prediction(self) -> None:
         self.before.setOpts(x0=[], y=[], width=[])

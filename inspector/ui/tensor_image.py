@@ -30,7 +30,8 @@ class TensorImage(QWidget):
     hovered = Signal(str)
     clicked = Signal(int, int, object)
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, colorbar: bool = True):
+        """``colorbar=False``: the picture takes the whole width (a small view whose scale its caption gives)."""
         super().__init__(parent)
         self.hover_text: Callable[[int, int], str] = lambda row, col: ""
         self.graphics = pg.GraphicsLayoutWidget()
@@ -41,10 +42,14 @@ class TensorImage(QWidget):
         self.item = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.item)
         self.colorbar = pg.ColorBarItem(values=(-1.0, 1.0), colorMap=COLOR_MAP, interactive=False, width=14)
-        self.graphics.addItem(self.colorbar, row=0, col=1)
+        if colorbar:
+            self.graphics.addItem(self.colorbar, row=0, col=1)
+        else:
+            self.graphics.ci.setContentsMargins(0, 0, 0, 0)
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.plot.scene().sigMouseClicked.connect(self._on_mouse_clicked)
         self.overlays: list = []
+        self._shown_rect: QRectF | None = None  # the extent of the picture on screen
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.graphics)
@@ -52,17 +57,24 @@ class TensorImage(QWidget):
     def show_rgb(self, rgb: np.ndarray, levels: tuple[float, float], axes: bool = False,
                  rect: QRectF | None = None, downsample: bool = True, keep_view: bool = False) -> None:  # fmt: skip
         """Draw ``rgb`` (uint8 HxWx3); ``levels`` label the colour bar; ``keep_view`` keeps zoom and pan (a new
-        input for the same layer updates in place, without a jump)."""
+        input for the same layer updates in place, without a jump) as long as the picture keeps its extent: a
+        picture of another shape is always fitted, else it would sit small in a corner of the old range."""
         h, w = rgb.shape[:2]
+        rect = QRectF(rect) if rect is not None else QRectF(0, 0, w, h)
         self.plot.setAspectLocked(not axes)  # tiles stay square; a matrix fills the view
         self.item.setImage(rgb, autoLevels=False, levels=(0, 255))
-        self.item.setRect(rect or QRectF(0, 0, w, h))
+        self.item.setRect(rect)
         self.item.setAutoDownsample(downsample)
         for side in ("left", "bottom"):
             self.plot.showAxis(side, axes)
         self.colorbar.setLevels(levels)
-        if not keep_view:
-            self.plot.autoRange(padding=0.02)
+        same_extent, self._shown_rect = rect == self._shown_rect, rect
+        if not (keep_view and same_extent):
+            self.fit()
+
+    def fit(self) -> None:
+        """Fit the view to the picture alone: overlays (selection marks of a previous picture) must not widen it."""
+        self.plot.autoRange(padding=0.02, items=[self.item])
 
     def set_marks(self, rects: list[tuple[float, float, float, float]], colour=(255, 200, 0)) -> None:
         """Outline these (x, y, w, h) rectangles (selected channels) over the picture."""

@@ -111,23 +111,38 @@ def _layout(channels: int, tile_h: int, tile_w: int, aspect: float) -> tuple[int
     return best
 
 
-def feature_mosaic(output, normalize: str = "shared", aspect: float = 4 / 3) -> FeatureMosaic:
-    """``output`` ``[C, H, W]`` (a conv layer's output for one input), ``[H, W]`` or ``[C, L]``."""
+def _as_tiles(output) -> np.ndarray:
+    """A layer's output for one input as ``[C, H, W]`` float32 tiles."""
     a = np.asarray(output.float().cpu().numpy() if hasattr(output, "float") else output, dtype=np.float32)
     if a.ndim == 2:
         a = a[None] if a.shape[0] > 64 or a.shape[1] > 64 else a[:, None, :]
     if a.ndim > 3:  # 3-D convs: depth slices side by side
         a = a.reshape(a.shape[0], -1, a.shape[-1])
+    return a
+
+
+def channel_scales(tiles: np.ndarray) -> np.ndarray:
+    """Each channel's max |value|, NaN and Inf ignored (0 for an all-zero or empty channel)."""
+    channels = tiles.shape[0]
+    flat = tiles.reshape(channels, -1)
+    if not tiles.size:
+        return np.zeros(channels, dtype=np.float32)
+    finite = np.isfinite(flat)
+    return np.abs(flat).max(axis=1) if finite.all() else np.where(finite, np.abs(flat), 0).max(axis=1)
+
+
+def feature_mosaic(
+    output, normalize: str = "shared", aspect: float = 4 / 3, scale_from=None
+) -> FeatureMosaic:
+    """``output`` ``[C, H, W]`` (a conv layer's output for one input), ``[H, W]`` or ``[C, L]``.
+
+    ``scale_from``: another output of the same layer (the run before channels were zeroed) whose colour scale
+    is used, so that the two pictures can be compared colour for colour; else the output's own."""
+    a = _as_tiles(output)
     channels, th, tw = a.shape
     rows, cols = _layout(channels, th, tw, aspect)
-    flat = a.reshape(channels, -1)
-    if a.size:
-        finite = np.isfinite(flat)
-        per_channel = (
-            np.abs(flat).max(axis=1) if finite.all() else np.where(finite, np.abs(flat), 0).max(axis=1)
-        )
-    else:
-        per_channel = np.zeros(channels, dtype=np.float32)
+    reference = _as_tiles(scale_from) if scale_from is not None else None
+    per_channel = channel_scales(reference if reference is not None and reference.shape == a.shape else a)
     shared = float(per_channel.max()) if channels else 0.0
     scales = per_channel if normalize == "channel" else np.full(channels, shared, dtype=np.float32)
     mosaic = _tile(a, rows, cols, np.nan)
