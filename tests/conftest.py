@@ -14,9 +14,30 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 MNIST_ROOT = REPO.parent / "shared" / "mnist"
 
 
+def _has_real_mnist() -> bool:
+    """(``INSPECTOR_TESTS_FONT_DIGITS=1`` runs the suite as a clean clone would, on the font digits.)"""
+    if os.environ.get("INSPECTOR_TESTS_FONT_DIGITS") == "1":
+        return False
+    return (MNIST_ROOT / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz").exists()
+
+
 @pytest.fixture
-def mnist_root() -> pathlib.Path:
-    """The offline MNIST test split beside the checkout (skips where it is absent)."""
-    if not (MNIST_ROOT / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz").exists():
+def real_mnist_root() -> pathlib.Path:
+    """The offline MNIST test split beside the checkout, for tests about MNIST itself (skips where absent)."""
+    if not _has_real_mnist():
         pytest.skip("../shared/mnist is not here")
     return MNIST_ROOT
+
+
+@pytest.fixture(scope="session")
+def _font_digit_root(tmp_path_factory) -> pathlib.Path:
+    from font_digits import write_font_digit_split
+
+    return write_font_digit_split(tmp_path_factory.mktemp("font-digits"))
+
+
+@pytest.fixture
+def mnist_root(request) -> pathlib.Path:
+    """A test split to run images from: MNIST's beside the checkout, else rendered font digits with the same
+    first labels (``tests/font_digits.py``), so a clean clone runs the feature-map tests instead of skipping."""
+    return MNIST_ROOT if _has_real_mnist() else request.getfixturevalue("_font_digit_root")

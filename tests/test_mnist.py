@@ -31,7 +31,8 @@ def write_split(root, prefix: str, n: int, compress: bool = True):
     return images, labels
 
 
-def test_offline_test_split_has_10000_labelled_images(mnist_root):
+def test_offline_test_split_has_10000_labelled_images(real_mnist_root):
+    mnist_root = real_mnist_root
     assert available_splits(mnist_root) == ["test"]
     images, labels = load_mnist_split(mnist_root, "test")
     assert images.shape == (10000, 28, 28) and images.dtype == torch.uint8

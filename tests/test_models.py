@@ -47,7 +47,8 @@ def test_demo_checkpoint_is_a_plain_training_checkpoint(demo):
     assert demo["optimizer_state_dict"]["state"]  # Adam moments are there: the optimizer group has tensors
 
 
-def test_demo_state_dict_loads_strictly_and_classifies(demo, mnist_root):
+def test_demo_state_dict_loads_strictly_and_classifies(demo, real_mnist_root):
+    mnist_root = real_mnist_root
     from inspector.core.data.mnist import load_mnist_split
 
     model = MnistCNN()
