@@ -203,8 +203,9 @@ class FeatureMapView(QWidget):
         font = self.prediction_label.font()
         font.setBold(True)
         self.prediction_label.setFont(font)
-        self.ablate_button = QPushButton("Zero and re-run")
-        self.ablate_button.setToolTip("Zero the selected channels' outputs (the weights stay) and run again")
+        self.ablate_button = QPushButton(
+            "Zero and re-run"
+        )  # enabled, with its tooltip, by _update_ablation_controls
         self.ablate_button.clicked.connect(self._on_ablate_clicked)
         self.restore_button = QPushButton("Restore")
         self.restore_button.clicked.connect(self._on_restore_clicked)
@@ -319,6 +320,7 @@ class FeatureMapView(QWidget):
         layout.addLayout(status)
         self._set_busy(False)
         self._update_source_controls()
+        self._update_ablation_controls()
         self._show_message("Open a checkpoint to run an input through its model.")
 
     # -- inputs --------------------------------------------------------------------------------------------
@@ -439,6 +441,7 @@ class FeatureMapView(QWidget):
         self.prediction_plot.clear_prediction()
         self.prediction_label.setText("")
         self.model_label.setText("")
+        self._update_ablation_controls()
         self._show_message("Running the model…" if self.isVisible() else "")
         if self.isVisible():
             self.run()
@@ -563,6 +566,7 @@ class FeatureMapView(QWidget):
 
     def _fail(self, message: str) -> None:
         self._set_busy(False, message)
+        self._update_ablation_controls()
         if self.result is None:
             self._show_message(message)
         self.failed.emit(message)
@@ -691,8 +695,7 @@ class FeatureMapView(QWidget):
             self.map_view.show_rgb(mosaic.rgb(), levels, keep_view=keep)
             self._mark_selection()
             self.picture_stack.setCurrentWidget(self.map_view)
-        self.ablate_button.setEnabled(bool(self.selected))
-        self.restore_button.setEnabled(self.before is not None)
+        self._update_ablation_controls()
         self.scale_check.setVisible(self.before is not None)
         self._show_channel()
 
@@ -756,6 +759,31 @@ class FeatureMapView(QWidget):
         return f"channel {channel}, y {y}, x {x}: {value:.6g}"
 
     # -- ablation ------------------------------------------------------------------------------------------
+    def _ablation_blocker(self) -> str:
+        """Why "Zero and re-run" cannot run now ("" when it can): it re-runs the input on screen with the picked
+        channels zeroed, so it needs a model that ran and channels picked on the shown layer."""
+        if self.session.checkpoint is None:
+            return "Open a checkpoint first: there is no model to run"
+        if self.result is None:
+            return "The model has not run yet (see the message): zeroing needs a run to compare with"
+        if not self.selected:
+            return "Click channels on the map first (Ctrl+click picks more), then zero them and run again"
+        return ""
+
+    def _update_ablation_controls(self) -> None:
+        """Enable "Zero and re-run" / "Restore" only when they can do something; the tooltip says why not."""
+        blocker = self._ablation_blocker()
+        self.ablate_button.setEnabled(not blocker)
+        self.ablate_button.setToolTip(
+            blocker or "Zero the selected channels' outputs (the weights stay) and run again"
+        )
+        zeroed = self.before is not None and self.result is not None
+        self.restore_button.setEnabled(zeroed)
+        self.restore_button.setToolTip(
+            "Run the input again without zeroing" if zeroed
+            else "Nothing is zeroed: Restore undoes Zero and re-run"
+        )  # fmt: skip
+
     def toggle_channel(self, channel: int, add: bool = False) -> None:
         """Select ``channel`` (``add``: keep the others, toggling this one)."""
         if add:
@@ -780,14 +808,15 @@ class FeatureMapView(QWidget):
 
     def ablate_selected(self) -> None:
         """Zero the selected channels of the shown layer and run again; the prediction shows before/after."""
-        if self.selected and self.layer_name:
+        if not self._ablation_blocker() and self.layer_name:
             self.run({self.layer_name: list(self.selected)})
 
     def _on_ablate_clicked(self) -> None:
         self.ablate_selected()
 
     def _on_restore_clicked(self) -> None:
-        self.run()
+        if self.before is not None:
+            self.run()
 
     def _on_ablation_requested(self, layer: str, channel: int) -> None:
         """A filter clicked in the weights view: that layer's output channel, ready to zero."""

@@ -1,0 +1,75 @@
+"""What a new user's trial of the Features tab found (offscreen, no sleeps): ablation controls without a run,
+CLI flags in GUI messages, a shared module's second call, Random and the label filter, start-up options,
+an explicit model class over key matching."""
+
+import pytest
+import torch
+from ui_fixtures import tiny_state_dict
+
+from inspector.core.checkpoint.loader import load_checkpoint
+from inspector.ui.feature_map_view import FeatureMapView
+from inspector.ui.session import Session
+
+pytest_plugins = ["ui_fixtures"]
+pytestmark = pytest.mark.usefixtures("no_dangling_workers", "private_dirs")
+
+DEMO = "resources/demo_mnist_cnn.pth"
+TIMEOUT = 30000
+
+
+def make_view(qtbot):
+    session = Session()
+    widget = FeatureMapView(session)
+    qtbot.addWidget(widget)
+    widget.resize(1100, 700)
+    return session, widget
+
+
+@pytest.fixture
+def view(qtbot):
+    """The view on the demo checkpoint, shown, after its first run (the font digit on the canvas)."""
+    session, widget = make_view(qtbot)
+    session.set_checkpoint(load_checkpoint(DEMO))
+    with qtbot.waitSignal(widget.result_shown, timeout=TIMEOUT):
+        widget.show()
+    yield widget
+    widget.shutdown()
+
+
+def run_and_wait(qtbot, view, action):
+    with qtbot.waitSignal(view.result_shown, timeout=TIMEOUT) as blocker:
+        action()
+    return blocker.args[0]
+
+
+# -- 1. ablation controls need a run to ablate ------------------------------------------------------------------
+def test_ablation_controls_are_disabled_without_a_checkpoint(qtbot):
+    _, view = make_view(qtbot)
+    view.show()
+    assert not view.ablate_button.isEnabled() and not view.restore_button.isEnabled()
+    assert "Open a checkpoint" in view.ablate_button.toolTip()
+    assert "Nothing is zeroed" in view.restore_button.toolTip()
+
+
+def test_ablation_controls_are_disabled_when_the_model_cannot_run(qtbot, tmp_path):
+    path = tmp_path / "tiny.pth"
+    torch.save(tiny_state_dict(), path)  # an architecture nobody knows: nothing runs
+    session, view = make_view(qtbot)
+    session.set_checkpoint(load_checkpoint(path))
+    with qtbot.waitSignal(view.failed, timeout=TIMEOUT):
+        view.show()
+    assert not view.ablate_button.isEnabled() and not view.restore_button.isEnabled()
+    assert "has not run yet" in view.ablate_button.toolTip()
+    view.selected = [0]  # even with a channel list left over, there is nothing to zero
+    view.ablate_selected()
+    assert not view.is_busy()
+    view.shutdown()
+
+
+def test_zero_needs_picked_channels_and_restore_needs_a_zeroed_run(qtbot, view):
+    assert not view.ablate_button.isEnabled() and "Click channels" in view.ablate_button.toolTip()
+    assert not view.restore_button.isEnabled()
+    view.toggle_channel(2)
+    assert view.ablate_button.isEnabled() and "Zero the selected" in view.ablate_button.toolTip()
+    run_and_wait(qtbot, view, view.ablate_button.click)
+    assert view.restore_button.isEnabled()
