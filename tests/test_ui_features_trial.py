@@ -73,3 +73,16 @@ def test_zero_needs_picked_channels_and_restore_needs_a_zeroed_run(qtbot, view):
     assert view.ablate_button.isEnabled() and "Zero the selected" in view.ablate_button.toolTip()
     run_and_wait(qtbot, view, view.ablate_button.click)
     assert view.restore_button.isEnabled()
+
+
+# -- 3. the second call of a shared pool -----------------------------------------------------------------------
+def test_second_call_of_the_shared_pool_can_be_zeroed_in_the_view(qtbot, view):
+    assert view.select_layer("pool#2")
+    plain_first = view.result.layer("pool").output
+    view.toggle_channel(3)
+    assert view.ablate_button.isEnabled()
+    after = run_and_wait(qtbot, view, view.ablate_button.click)
+    assert after.ablated == {"pool#2": [3]} and view.layer_name == "pool#2"
+    assert float(after.layer("pool#2").output[3].abs().max()) == 0.0
+    assert torch.equal(after.layer("pool").output, plain_first)
+    assert "after zeroing pool#2 channel 3 (red)" in view.prediction_label.text()
