@@ -181,7 +181,9 @@ def test_mnist_browse_by_index_label_and_random(qtbot, view, mnist_root):
     run_and_wait(qtbot, view, choose_label_zero)
     index = view.index_spin.value()
     assert index > 1 and view.samples.labels[index] == 0 and "true label 0" in view.input_caption.text()
-    view.samples.random_index = lambda rng=None: 4321  # any index but the current one, so it runs
+    view.samples.random_index = lambda rng=None, label=None, avoid=-1: (
+        4321
+    )  # any index but the current one, so it runs
     run_and_wait(qtbot, view, view.random_button.click)
     assert view.input_caption.text() == f"MNIST test #4321, true label {int(view.samples.labels[4321])}"
 

@@ -86,3 +86,37 @@ def test_second_call_of_the_shared_pool_can_be_zeroed_in_the_view(qtbot, view):
     assert float(after.layer("pool#2").output[3].abs().max()) == 0.0
     assert torch.equal(after.layer("pool").output, plain_first)
     assert "after zeroing pool#2 channel 3 (red)" in view.prediction_label.text()
+
+
+# -- 4. Random keeps to the chosen label -----------------------------------------------------------------------
+def test_random_with_a_label_chosen_picks_an_image_of_that_label(qtbot, view, mnist_root):
+    assert view.set_data_root(mnist_root)
+    run_and_wait(qtbot, view, lambda: view.set_source("mnist"))
+
+    def choose_label_three():
+        view.label_combo.setCurrentIndex(view.label_combo.findData(3))
+        view.label_combo.activated.emit(view.label_combo.currentIndex())
+
+    run_and_wait(qtbot, view, choose_label_three)
+    seen = {view.index_spin.value()}
+    for _ in range(6):  # each click shows another image of label 3 (never the one shown), so each one runs
+        run_and_wait(qtbot, view, view.random_button.click)
+        index = view.index_spin.value()
+        assert int(view.samples.labels[index]) == 3 and "true label 3" in view.input_caption.text()
+        seen.add(index)
+    assert len(seen) > 2
+    view.label_combo.setCurrentIndex(view.label_combo.findData(-1))  # any label: the whole split again
+    picks = {view.samples.random_index() for _ in range(200)}
+    assert len({int(view.samples.labels[i]) for i in picks}) == 10
+
+
+def test_random_index_of_a_label_never_repeats_the_shown_one(mnist_root):
+    import random
+
+    from inspector.core.activations.features import MnistSamples
+
+    samples = MnistSamples(mnist_root)
+    rng = random.Random(0)
+    shown = samples.index_of_label(5)
+    picks = [samples.random_index(rng, label=5, avoid=shown) for _ in range(300)]
+    assert all(int(samples.labels[i]) == 5 for i in picks) and shown not in picks

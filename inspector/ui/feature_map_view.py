@@ -405,8 +405,18 @@ class FeatureMapView(QWidget):
             self.status.setText(exc.message)
 
     def _on_random_clicked(self) -> None:
-        if self.samples is not None:
-            self.index_spin.setValue(self.samples.random_index())
+        """A random image; of the chosen label when one is chosen (browse by label)."""
+        if self.samples is None:
+            return
+        label = self.label_combo.currentData()
+        try:
+            index = self.samples.random_index(
+                label=label if label >= 0 else None, avoid=self.index_spin.value()
+            )
+        except InspectorError as exc:
+            self.status.setText(exc.message)
+            return
+        self.index_spin.setValue(index)
 
     def _on_image_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
