@@ -57,3 +57,61 @@ def test_cli_ablates_the_second_call(mnist_root, capsys):
     assert code == 0 and report["ablated"] == {"pool#2": [0]} and layers["pool#2"]["min"] == 0.0
     code, _, err = run_cli(capsys, DEMO, "--mnist-root", mnist_root, "--ablate", "pool#3:0")
     assert code == 1 and err.startswith("error:") and "pool#3" in err and len(err.strip().splitlines()) == 1
+
+
+# -- 6. a class the user names wins over key matching ---------------------------------------------------------
+DIGITS_CLASS = """
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class HalfDigits(nn.Module):
+    '''The demo net's layers (so the demo file's keys fit), with its logits halved: a run shows which ran.'''
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+        self.fc1 = nn.Linear(32 * 7 * 7, 64)
+        self.fc2 = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.bn1(self.conv1(x))))
+        x = self.pool(F.relu(self.conv2(x)))
+        return self.fc2(F.relu(self.fc1(torch.flatten(x, 1)))) / 2
+"""
+
+
+@pytest.fixture
+def half_digits(tmp_path):
+    path = tmp_path / "half_digits.py"
+    path.write_text(DIGITS_CLASS)
+    return f"{path}:HalfDigits"
+
+
+def test_an_explicit_model_class_wins_over_the_key_match(half_digits, mnist_root):
+    ckpt = load_checkpoint(DEMO)
+    assert ckpt.architecture == "mnist_cnn"  # the keys match a known architecture...
+    model = prepare_model(ckpt, "cpu", half_digits, trust_class=True)
+    assert model.resolved.source == "model_class" and type(model.module).__name__ == "HalfDigits"
+    assert model.resolved.description == ("model class HalfDigits (user-named, trusted), chosen over known "
+                                          "architecture mnist_cnn that the keys match")  # fmt: skip
+    sample = MnistSamples(mnist_root).sample(0)
+    known = run_job(iter_run(prepare_model(ckpt, "cpu"), sample))
+    chosen = run_job(iter_run(model, sample))
+    assert torch.allclose(chosen.logits, known.logits / 2, atol=1e-5)  # ...but the user's class ran
+
+
+def test_cli_model_class_wins_and_says_so(half_digits, mnist_root, capsys):
+    code, out, _ = run_cli(capsys, DEMO, "--mnist-root", mnist_root, "--model-class", half_digits, "--trust",
+                           "--json")  # fmt: skip
+    report = json.loads(out)
+    assert code == 0 and report["model_source"] == "model_class"
+    assert report["model"].startswith("model class HalfDigits") and "mnist_cnn" in report["model"]
+    code, out, _ = run_cli(capsys, DEMO, "--mnist-root", mnist_root, "--model-class", half_digits, "--trust")
+    assert code == 0 and "model: model class HalfDigits (user-named, trusted), chosen over known" in out
+    code, _, err = run_cli(capsys, DEMO, "--mnist-root", mnist_root, "--model-class", half_digits)
+    assert code == 1 and "--trust" in err and len(err.strip().splitlines()) == 1  # running it needs trust

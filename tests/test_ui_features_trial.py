@@ -120,3 +120,22 @@ def test_random_index_of_a_label_never_repeats_the_shown_one(mnist_root):
     shown = samples.index_of_label(5)
     picks = [samples.random_index(rng, label=5, avoid=shown) for _ in range(300)]
     assert all(int(samples.labels[i]) == 5 for i in picks) and shown not in picks
+
+
+# -- 6. "Choose model class…" wins over the key match ---------------------------------------------------------
+def test_a_chosen_model_class_wins_over_the_key_match_in_the_view(qtbot, view, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
+    from test_features_trial import DIGITS_CLASS
+
+    source = tmp_path / "half_digits.py"
+    source.write_text(DIGITS_CLASS)
+    known_logits = view.result.logits
+    assert view.model_label.text().startswith("Model: known architecture mnist_cnn")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(source), "")))
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("HalfDigits", True)))
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes))
+    result = run_and_wait(qtbot, view, view.class_button.click)
+    assert view.model.resolved.source == "model_class"
+    assert view.model_label.text() == ("Model: model class HalfDigits (user-named, trusted), chosen over known "
+                                       "architecture mnist_cnn that the keys match")  # fmt: skip
+    assert torch.allclose(result.logits, known_logits / 2, atol=1e-5)
