@@ -115,3 +115,26 @@ def test_cli_model_class_wins_and_says_so(half_digits, mnist_root, capsys):
     assert code == 0 and "model: model class HalfDigits (user-named, trusted), chosen over known" in out
     code, _, err = run_cli(capsys, DEMO, "--mnist-root", mnist_root, "--model-class", half_digits)
     assert code == 1 and "--trust" in err and len(err.strip().splitlines()) == 1  # running it needs trust
+
+
+# -- 2. the command line keeps its flags --------------------------------------------------------------------------
+def test_an_error_carries_both_wordings_of_its_fix():
+    from inspector.core.errors import Fix
+
+    exc = InspectorError("x.pth: something is off", Fix(cli="use --flag", gui="use the Flag button"))
+    assert exc.message == str(exc) == "x.pth: something is off; use --flag"
+    assert exc.gui_message == "x.pth: something is off; use the Flag button"
+    assert InspectorError("plain").gui_message == "plain"
+
+
+def test_cli_messages_still_name_the_flags(tmp_path, capsys):
+    from checkpoint_factory import write_pickled_module
+
+    torch.save({"a.weight": torch.ones(2, 2)}, tmp_path / "bare.pth")
+    code, _, err = run_cli(capsys, tmp_path / "bare.pth")
+    assert code == 1 and "--model-class path/to/file.py:ClassName (GUI: Choose model class...)" in err
+    code, _, err = run_cli(capsys, write_pickled_module(tmp_path), "--image", tmp_path / "none.png")
+    assert code == 1 and "open it with --trust (or File > Trust and reload)" in err
+    if not torch.cuda.is_available():
+        code, _, err = run_cli(capsys, DEMO, "--device", "cuda", "--image", tmp_path / "none.png")
+        assert code == 1 and err.strip().endswith("no CUDA GPU; use --device cpu")

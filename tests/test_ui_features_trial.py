@@ -139,3 +139,55 @@ def test_a_chosen_model_class_wins_over_the_key_match_in_the_view(qtbot, view, t
     assert view.model_label.text() == ("Model: model class HalfDigits (user-named, trusted), chosen over known "
                                        "architecture mnist_cnn that the keys match")  # fmt: skip
     assert torch.allclose(result.logits, known_logits / 2, atol=1e-5)
+
+
+# -- 2. messages in the window name its controls, not the command line's flags -----------------------------------
+def failure_of(qtbot, path, trust=False):
+    session, view = make_view(qtbot)
+    session.set_checkpoint(load_checkpoint(path, trust=trust))
+    with qtbot.waitSignal(view.failed, timeout=TIMEOUT) as failed:
+        view.show()
+    view.shutdown()
+    return failed.args[0], view
+
+
+def test_unknown_architecture_names_choose_model_class_not_the_flag(qtbot, tmp_path):
+    path = tmp_path / "tiny.pth"
+    torch.save(tiny_state_dict(), path)
+    message, view = failure_of(qtbot, path)
+    assert "Choose model class…" in message and "--" not in message
+    assert view.message.text() == message
+
+
+def test_an_untrusted_module_names_the_trust_menu_not_the_flag(qtbot, tmp_path):
+    from checkpoint_factory import write_pickled_module
+
+    message, _ = failure_of(qtbot, write_pickled_module(tmp_path))
+    assert "File › Trust and reload…" in message and "--trust" not in message
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_names_the_device_list(qtbot, view):
+    with qtbot.waitSignal(view.failed, timeout=TIMEOUT) as blocker:
+        view.device_combo.setCurrentText("cuda")
+    assert "choose cpu in the Device list" in blocker.args[0] and "--device" not in blocker.args[0]
+
+
+def test_out_of_memory_in_the_view_names_retry_on_cpu(qtbot, monkeypatch):
+    from test_faults_oom import oom_once
+
+    oom_once(monkeypatch)
+    message, _ = failure_of(qtbot, DEMO)
+    assert message.endswith("run it on the CPU: press Retry on CPU") and "--device" not in message
+
+
+def test_a_class_name_that_is_no_identifier_is_said_in_the_window(qtbot, view, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(tmp_path / "m.py"), ""))
+    )
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("My Net", True)))
+    view.class_button.click()
+    assert "'My Net' is not a Python class name" in view.status.text() and "--" not in view.status.text()
+    assert view.session.model_class == ""

@@ -305,6 +305,11 @@ class FeatureMapView(QWidget):
         )
         self.retry_cpu_button.clicked.connect(self.retry_on_cpu)
         self.retry_cpu_button.hide()  # shown after an out-of-memory failure
+        self.notice = QLabel()  # a start-up option that could not be used: stays until the input changes
+        self.notice.setWordWrap(True)
+        self.notice.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.notice.setStyleSheet("color: #b00020;")
+        self.notice.hide()
         status = QHBoxLayout()
         status.addWidget(self.status, 1)
         status.addWidget(self.retry_cpu_button)
@@ -317,6 +322,7 @@ class FeatureMapView(QWidget):
         layout.addLayout(model_row)
         layout.addLayout(pre)
         layout.addWidget(body, 1)
+        layout.addWidget(self.notice)
         layout.addLayout(status)
         self._set_busy(False)
         self._update_source_controls()
@@ -348,7 +354,7 @@ class FeatureMapView(QWidget):
             self.samples = MnistSamples(root)
         except InspectorError as exc:
             self.samples = None
-            self.status.setText(exc.message)
+            self.status.setText(exc.gui_message)
             self._update_source_controls()
             return False
         remember_data_root(root)
@@ -357,6 +363,41 @@ class FeatureMapView(QWidget):
         self.index_spin.blockSignals(False)
         self._update_source_controls()
         return True
+
+    def start_with_mnist(self, root=None, index: int | None = None) -> str:
+        """``main.py --mnist-root DIR [--index N]``: MNIST from ``root`` (default: the last one used), image
+        ``index``. Returns "" or the message (also shown in the tab) that says which option was not used and
+        what to do instead: a bad root or an index out of range is never dropped or clamped silently."""
+        from inspector.core.activations.features import MnistSamples
+        from inspector.core.data.data_root import resolve_data_root
+
+        resolved = resolve_data_root(root)
+        try:
+            MnistSamples(resolved)
+        except InspectorError as exc:
+            option = (
+                f"--mnist-root {root}" if root else f"--index {index} (no --mnist-root: the last data root)"
+            )
+            return self.show_notice(f"{option} not used: {exc.gui_message}; or choose one with Data root… "
+                                    "(Features tab, input MNIST)")  # fmt: skip
+        self.set_data_root(resolved)
+        self.set_source("mnist")
+        if index is None:
+            return ""
+        try:
+            self.samples.sample(index)
+        except InspectorError as exc:
+            return self.show_notice(f"--index {index} not used: {exc.gui_message}; showing "
+                                    f"#{self.index_spin.value()}: pick another in the # box")  # fmt: skip
+        self.index_spin.setValue(index)
+        return ""
+
+    def show_notice(self, text: str) -> str:
+        """A message that stays above the status line until the input changes (the status line is rewritten
+        by every run); "" hides it. Returns ``text``."""
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text))
+        return text
 
     def _try_default_root(self) -> None:
         from inspector.core.data.data_root import resolve_data_root
@@ -390,9 +431,11 @@ class FeatureMapView(QWidget):
     def _on_root_clicked(self) -> None:
         root = QFileDialog.getExistingDirectory(self, "MNIST data root (holds MNIST/raw)")
         if root and self.set_data_root(root):
+            self.show_notice("")
             self.run()
 
     def _on_index_changed(self, _value: int) -> None:
+        self.show_notice("")
         self.run()
 
     def _on_label_chosen(self, _index: int) -> None:
@@ -402,7 +445,7 @@ class FeatureMapView(QWidget):
         try:
             self.index_spin.setValue(self.samples.index_of_label(label, self.index_spin.value()))
         except InspectorError as exc:
-            self.status.setText(exc.message)
+            self.status.setText(exc.gui_message)
 
     def _on_random_clicked(self) -> None:
         """A random image; of the chosen label when one is chosen (browse by label)."""
@@ -414,7 +457,7 @@ class FeatureMapView(QWidget):
                 label=label if label >= 0 else None, avoid=self.index_spin.value()
             )
         except InspectorError as exc:
-            self.status.setText(exc.message)
+            self.status.setText(exc.gui_message)
             return
         self.index_spin.setValue(index)
 
@@ -431,7 +474,7 @@ class FeatureMapView(QWidget):
         try:
             self.image_sample = image_input(path)
         except InspectorError as exc:
-            self._fail(exc.message)
+            self._fail(exc.gui_message)
             return
         self.set_source("image")
         self.run()
@@ -465,6 +508,10 @@ class FeatureMapView(QWidget):
         name, ok = QInputDialog.getText(self, "Model class", f"Class in {os.path.basename(path)}:")
         if not ok or not name.strip():
             return
+        if not name.strip().isidentifier():
+            self.status.setText(f"'{name.strip()}' is not a Python class name; choose the file again and type "
+                                "the name of the class, e.g. MyNet")  # fmt: skip
+            return
         answer = QMessageBox.warning(
             self, "Run this file?",
             f"Using {name} imports {path}, which runs its code. Only continue if you trust that file.",
@@ -485,7 +532,7 @@ class FeatureMapView(QWidget):
             mean = _floats(self.mean_edit.text(), base.channels, "mean")
             std = _floats(self.std_edit.text(), base.channels, "std")
         except InspectorError as exc:
-            self.status.setText(exc.message)
+            self.status.setText(exc.gui_message)
             return
         if any(v == 0 for v in std):
             self.status.setText("std must not be 0")
@@ -517,7 +564,7 @@ class FeatureMapView(QWidget):
         try:
             sample = self.current_sample()
         except InspectorError as exc:
-            self._fail(exc.message)
+            self._fail(exc.gui_message)
             return
         self._show_input(sample)
         self._set_busy(True, "building the model…" if cached is None else "running…")
@@ -856,7 +903,7 @@ class FeatureMapView(QWidget):
             try:
                 self.export_png(path)
             except InspectorError as exc:
-                self.status.setText(exc.message)
+                self.status.setText(exc.gui_message)
 
     def _show_message(self, text: str) -> None:
         self.message.setText(text)

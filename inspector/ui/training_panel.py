@@ -533,7 +533,7 @@ class TrainingPanel(QWidget):
                 checkpoint_dict(self.result, self._run, os.path.abspath(base), sha256_of(base)), out
             )
         except InspectorError as exc:
-            self.status.setText(f"error: {exc.message}")
+            self.status.setText(f"error: {exc.gui_message}")
             return None
         self.status.setText(f"{self.status.text()}\nsaved {out}")
         return out

@@ -16,10 +16,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from inspector.core.errors import InspectorError
+from inspector.core.errors import Fix, InspectorError
 from inspector.core.jobs import Job, Progress, run_job
 
-OOM_ADVICE = "run it on the CPU (--device cpu, or Retry on CPU in the Features tab)"
+OOM_ADVICE = Fix(cli="run it on the CPU (--device cpu, or Retry on CPU in the Features tab)",
+                 gui="run it on the CPU: press Retry on CPU")  # fmt: skip
 
 
 @dataclass

@@ -20,7 +20,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from inspector.core.checkpoint.model import Checkpoint
-from inspector.core.errors import InspectorError, TrustRequiredError
+from inspector.core.errors import Fix, InspectorError, TrustRequiredError
+
+TRUST_FIX = Fix(
+    cli="open it with --trust (or File > Trust and reload) if you trust where it came from",
+    gui="reload it with File › Trust and reload… if you trust where it came from",
+)
+MODEL_CLASS_FIX = Fix(
+    cli="name the class that defines it with --model-class path/to/file.py:ClassName (GUI: Choose model "
+    "class...), or save the whole model",
+    gui="name the class that defines it with Choose model class… (Features tab), or save the whole model",
+)
 
 SOURCE_TEXT = {
     "architecture": "known architecture {name} (matched by key names and shapes; built from trusted code)",
@@ -85,14 +95,11 @@ def build_module(ckpt: Checkpoint, device=None, model_class: str | None = None,
         )
     if ckpt.format in ("pickled_module", "torchscript") or ckpt.stubbed_globals:
         raise TrustRequiredError(
-            f"{ckpt.path}: running this model imports its own classes ({', '.join(ckpt.stubbed_globals[:4])}); "
-            "open it with --trust (or File > Trust and reload) if you trust where it came from",
+            f"{ckpt.path}: running this model imports its own classes ({', '.join(ckpt.stubbed_globals[:4])})",
             ckpt.stubbed_globals,
+            TRUST_FIX,
         )
-    raise InspectorError(
-        f"{ckpt.path}: the architecture of these weights is unknown; name the class that defines it with "
-        "--model-class path/to/file.py:ClassName (GUI: Choose model class...), or save the whole model"
-    )
+    raise InspectorError(f"{ckpt.path}: the architecture of these weights is unknown", MODEL_CLASS_FIX)
 
 
 def _file_source_text(ckpt: Checkpoint) -> str:
