@@ -138,3 +138,13 @@ def test_cli_messages_still_name_the_flags(tmp_path, capsys):
     if not torch.cuda.is_available():
         code, _, err = run_cli(capsys, DEMO, "--device", "cuda", "--image", tmp_path / "none.png")
         assert code == 1 and err.strip().endswith("no CUDA GPU; use --device cpu")
+
+
+# -- 5. the CLI's --index out of range stays one line, exit 1 -----------------------------------------------------
+@pytest.mark.parametrize("index", [10000, -1])
+def test_cli_index_out_of_range_is_one_line(index, mnist_root, capsys):
+    code, out, err = run_cli(capsys, DEMO, "--mnist-root", mnist_root, "--index", index)
+    assert code == 1 and not out and len(err.strip().splitlines()) == 1
+    assert err.startswith(
+        f"error: {mnist_root}: index {index} is out of range; the test split has 10000 images"
+    )

@@ -191,3 +191,54 @@ def test_a_class_name_that_is_no_identifier_is_said_in_the_window(qtbot, view, t
     view.class_button.click()
     assert "'My Net' is not a Python class name" in view.status.text() and "--" not in view.status.text()
     assert view.session.model_class == ""
+
+
+# -- 5. main.py --mnist-root / --index that cannot be used are said, not dropped or clamped ----------------------
+def start_main(monkeypatch, ui_settings, *argv):
+    from inspector.ui import app as app_module
+
+    windows = []
+    real_window = app_module.MainWindow
+    monkeypatch.setattr(
+        app_module, "MainWindow", lambda settings: windows.append(real_window(settings)) or windows[-1]
+    )
+    code = app_module.main([DEMO, *map(str, argv)], settings=ui_settings)
+    return code, windows[0]
+
+
+def test_a_bad_mnist_root_at_start_is_said_in_the_window(qtbot, tmp_path, ui_settings, monkeypatch, capsys):
+    bad = tmp_path / "no-data-here"
+    code, window = start_main(monkeypatch, ui_settings, "--mnist-root", bad, "--tab", "features",
+                              "--screenshot", tmp_path / "shot.png")  # fmt: skip
+    view = window.features_tab
+    assert code == 1 and f"--mnist-root {bad} not used" in window.last_error
+    assert "Data root…" in window.last_error and "no MNIST test split" in window.last_error
+    assert not view.notice.isHidden() and view.notice.text() == window.last_error
+    assert view.samples is None and view.source() == "canvas"
+    assert capsys.readouterr().err.strip() == f"error: {window.last_error}"
+    window.deleteLater()
+
+
+def test_an_index_too_large_at_start_is_said_not_clamped(
+    qtbot, tmp_path, ui_settings, monkeypatch, mnist_root
+):
+    code, window = start_main(monkeypatch, ui_settings, "--mnist-root", mnist_root, "--index", 10000,
+                              "--tab", "features", "--screenshot", tmp_path / "shot.png")  # fmt: skip
+    view = window.features_tab
+    message = window.last_error
+    assert code == 1 and message.startswith("--index 10000 not used: ") and "(0..9999)" in message
+    assert "showing #0" in message and view.notice.text() == message
+    assert view.source() == "mnist" and view.index_spin.value() == 0  # not 9999
+    assert view.input_caption.text().startswith("MNIST test #0")
+    window.deleteLater()
+
+
+def test_a_good_index_at_start_is_shown_without_a_notice(
+    qtbot, tmp_path, ui_settings, monkeypatch, mnist_root
+):
+    code, window = start_main(monkeypatch, ui_settings, "--mnist-root", mnist_root, "--index", 17,
+                              "--tab", "features", "--screenshot", tmp_path / "shot.png")  # fmt: skip
+    view = window.features_tab
+    assert code == 0 and view.index_spin.value() == 17 and view.notice.isHidden()
+    assert view.input_caption.text().startswith("MNIST test #17")
+    window.deleteLater()
