@@ -31,8 +31,7 @@ def prepare_run(ckpt, settings: FinetuneSettings, model_class: str | None = None
     device = distributed.init_world(world, resolve_device(settings.device))
     resolved = build_module(ckpt, "cpu", model_class=model_class, trust_class=trust_class)
     module = resolved.module
-    if settings.new_head is not None:
-        replace_head(module, settings.new_head)
+    head = replace_head(module, settings.new_head) if settings.new_head is not None else None
     preprocess = preprocess_for(resolved, ckpt, _num_classes(module))
     data = load_training_data(settings.data, preprocess, settings.seed, settings.limit)
     outputs = _num_classes(module)
@@ -44,7 +43,7 @@ def prepare_run(ckpt, settings: FinetuneSettings, model_class: str | None = None
     if outputs is not None and outputs > len(data.classes):
         data.note += (f"; the data has {len(data.classes)} classes but the model predicts {outputs}: "
                       f"--new-head {len(data.classes)} fits the head to the data")  # fmt: skip
-    plan = plan_freeze(module, list(settings.freeze), settings.all_but_last)
+    plan = plan_freeze(module, list(settings.freeze), settings.all_but_last, new_head=head)
     for part in (data.train, data.val):
         if part.in_memory and part.images.numel() <= SMALL_DATA_BYTES:
             part.images, part.labels = part.images.to(device), part.labels.to(device)
@@ -56,8 +55,9 @@ def prepare_run(ckpt, settings: FinetuneSettings, model_class: str | None = None
     )
 
 
-def replace_head(module, num_classes: int) -> None:
-    """A fresh last ``Linear`` layer with ``num_classes`` outputs (for data with another number of classes)."""
+def replace_head(module, num_classes: int) -> str:
+    """A fresh last ``Linear`` layer with ``num_classes`` outputs (for data with another number of classes);
+    returns its name (its parameters train whatever the freeze patterns say)."""
     import torch
 
     last = None
@@ -73,6 +73,7 @@ def replace_head(module, num_classes: int) -> None:
         name.rpartition(".")[2],
         torch.nn.Linear(layer.in_features, num_classes, bias=layer.bias is not None),
     )
+    return name
 
 
 def out_of_memory(device, batch_size: int):
