@@ -53,3 +53,38 @@ def test_counts_by_names_agree_with_the_training_plan(patterns, last):
     assert count_by_names(sizes, parse_patterns(patterns), last, new_head_sizes(shapes, 3)) == plan.counts(
         net
     )
+
+
+# -- the tab's messages name its controls, not the command line's flags ------------------------------------------
+def start_and_fail(qtbot, panel):
+    qtbot.waitUntil(lambda: panel.start_button.isEnabled(), timeout=60000)
+    panel.start()
+    qtbot.waitUntil(lambda: panel.status.text().startswith("error: "), timeout=60000)
+    return panel.status.text()
+
+
+@pytest.mark.parametrize(
+    ("setup", "words", "flag"),
+    [
+        (lambda p, tmp: (p.freeze_edit.setText("cnov*"), p.data_root.setText(str(tmp))), "Freeze pattern 'cnov*'",
+         "--freeze"),
+        (lambda p, tmp: p.data_root.setText(str(tmp / "nowhere")), "choose the data root with Browse…", "--data"),
+    ],
+)  # fmt: skip
+def test_training_errors_name_the_tab_controls(qtbot, panel, tmp_path, setup, words, flag):
+    from finetune_fixtures import write_square_digits
+
+    panel.data_kind.setCurrentText("mnist")
+    setup(panel, write_square_digits(tmp_path / "data", n=40))
+    message = start_and_fail(qtbot, panel)
+    assert words in message and flag not in message and "--" not in message
+
+
+def test_training_messages_keep_their_flags_on_the_command_line():
+    from inspector.core.errors import InspectorError
+
+    net = MnistCNN()
+    with pytest.raises(InspectorError) as err:
+        plan_freeze(net, ["cnov*"])
+    assert err.value.message.startswith("--freeze pattern 'cnov*' matches no parameter or module")
+    assert err.value.gui_message.startswith("Freeze pattern 'cnov*' matches no parameter or module")

@@ -29,12 +29,15 @@ class Fix:
 class InspectorError(Exception):
     """A failure with a one-line, user-facing message (name the file and the fix).
 
-    ``fix``: the advice, appended after "; " in the wording of the face that shows it."""
+    ``fix``: the advice, appended after "; " in the wording of the face that shows it. ``subject``: what the
+    message is about when that is a flag or a control (``--freeze pattern`` / ``Freeze pattern``), put first."""
 
-    def __init__(self, message: str, fix: Fix | None = None):
+    def __init__(self, message: str, fix: Fix | None = None, *, subject: Fix | None = None):
         what = _one_line(message)
-        super().__init__(f"{what}; {_one_line(fix.cli)}" if fix else what)
-        self._gui = f"{what}; {_one_line(fix.gui)}" if fix else None
+        cli = f"{subject.cli} {what}" if subject else what
+        gui = f"{subject.gui} {what}" if subject else what
+        super().__init__(f"{cli}; {_one_line(fix.cli)}" if fix else cli)
+        self._gui = f"{gui}; {_one_line(fix.gui)}" if fix else (gui if subject else None)
 
     @property
     def message(self) -> str:

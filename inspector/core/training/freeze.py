@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
-from inspector.core.errors import InspectorError
+from inspector.core.errors import Fix, InspectorError
 
 
 def parse_patterns(text: str | list[str] | None) -> list[str]:
@@ -57,8 +57,9 @@ def plan_freeze(
     unused = [p for p in patterns if not any(fnmatch.fnmatchcase(n, p) for n in (*modules, *params) if n)]
     if unused:
         raise InspectorError(
-            f"--freeze pattern {', '.join(repr(p) for p in unused)} matches no parameter or module; names look "
-            f"like {', '.join(list(params)[:4])}"
+            f"{', '.join(repr(p) for p in unused)} matches no parameter or module; names look "
+            f"like {', '.join(list(params)[:4])}",
+            subject=Fix(cli="--freeze pattern", gui="Freeze pattern"),
         )
 
     def under_frozen(name: str) -> bool:

@@ -8,7 +8,7 @@ model trains on looks like what the Features tab shows it.
 
 from __future__ import annotations
 
-from inspector.core.errors import InspectorError
+from inspector.core.errors import Fix, InspectorError
 from inspector.core.training.datasets import batch_preprocess, load_training_data
 from inspector.core.training.freeze import plan_freeze
 from inspector.core.training.loop import FinetuneResult, FinetuneRun
@@ -36,9 +36,10 @@ def prepare_run(ckpt, settings: FinetuneSettings, model_class: str | None = None
     data = load_training_data(settings.data, preprocess, settings.seed, settings.limit)
     outputs = _num_classes(module)
     if outputs is not None and outputs < len(data.classes):
+        n = len(data.classes)
         raise InspectorError(
-            f"{data.root}: the data has {len(data.classes)} classes but the model predicts {outputs}; "
-            f"replace the head with --new-head {len(data.classes)}"
+            f"{data.root}: the data has {n} classes but the model predicts {outputs}",
+            Fix(cli=f"replace the head with --new-head {n}", gui=f"replace the head: set New head to {n}"),
         )
     if outputs is not None and outputs > len(data.classes):
         data.note += (f"; the data has {len(data.classes)} classes but the model predicts {outputs}: "
@@ -65,7 +66,8 @@ def replace_head(module, num_classes: int) -> str:
         if isinstance(layer, torch.nn.Linear):
             last = (name, layer)
     if last is None:
-        raise InspectorError("--new-head: the model has no Linear layer to replace")
+        raise InspectorError("the model has no Linear layer to replace", Fix(
+            cli="leave out --new-head", gui="set New head back to keep"))  # fmt: skip
     name, layer = last
     parent = module.get_submodule(name.rpartition(".")[0]) if "." in name else module
     setattr(
@@ -76,13 +78,16 @@ def replace_head(module, num_classes: int) -> str:
     return name
 
 
+TRAINING_OOM_FIX = Fix(cli="nothing was saved: lower --batch-size, or run on the CPU with --device cpu",
+                       gui="nothing was saved: lower Batch size, or press Retry on CPU")  # fmt: skip
+
+
 def out_of_memory(device, batch_size: int):
     """Out of GPU memory in training: one clear message after the memory is released (the one handler,
     :func:`inspector.core.models.device.out_of_memory`)."""
     from inspector.core.models.device import out_of_memory as released_on_oom
 
-    return released_on_oom(device, f"(batch size {batch_size})",
-                           "nothing was saved: lower --batch-size, or run on the CPU with --device cpu")  # fmt: skip
+    return released_on_oom(device, f"(batch size {batch_size})", TRAINING_OOM_FIX)
 
 
 def checkpoint_dict(result: FinetuneResult, run: FinetuneRun, base_path: str, base_sha256: str) -> dict:
