@@ -242,3 +242,11 @@ def test_a_good_index_at_start_is_shown_without_a_notice(
     assert code == 0 and view.index_spin.value() == 17 and view.notice.isHidden()
     assert view.input_caption.text().startswith("MNIST test #17")
     window.deleteLater()
+
+
+def test_an_index_without_a_data_root_at_start_is_said(qtbot, tmp_path, ui_settings, monkeypatch):
+    code, window = start_main(monkeypatch, ui_settings, "--index", 3, "--screenshot", tmp_path / "shot.png")
+    message = window.last_error
+    assert code == 1 and message.startswith("--index 3 (no --mnist-root: the last data root) not used: ")
+    assert "Data root…" in message and window.features_tab.notice.text() == message
+    window.deleteLater()
