@@ -65,7 +65,8 @@ def test_training_out_of_memory_offers_retry_on_cpu(qtbot, monkeypatch, tmp_path
     qtbot.waitUntil(lambda: panel.retry_cpu_button.isVisible(), timeout=TIMEOUT)
     assert (
         panel.status.text().startswith("error: out of GPU memory on cpu")
-        and "--device cpu" in panel.status.text()
+        and "press Retry on CPU" in panel.status.text()
+        and "--" not in panel.status.text()  # the tab's controls, not the command line's flags
     )
     assert panel.start_button.isEnabled() and panel.result is None
     panel.retry_cpu_button.click()

@@ -182,7 +182,7 @@ def test_mnist_browse_by_index_label_and_random(qtbot, view, mnist_root):
     index = view.index_spin.value()
     assert index > 1 and view.samples.labels[index] == 0 and "true label 0" in view.input_caption.text()
     last = len(view.samples.labels) - 1  # any index but the current one, so it runs
-    view.samples.random_index = lambda rng=None: last
+    view.samples.random_index = lambda rng=None, label=None, avoid=-1: last
     run_and_wait(qtbot, view, view.random_button.click)
     assert view.input_caption.text() == f"MNIST test #{last}, true label {int(view.samples.labels[last])}"
 

@@ -169,10 +169,11 @@ def main(argv: list[str] | None = None, settings: QSettings | None = None) -> in
     app.setOrganizationName(APP_NAME)
     app.setApplicationName(APP_NAME)
     window = MainWindow(settings)
-    if args.mnist_root and window.features_tab.set_data_root(args.mnist_root):
-        window.features_tab.set_source("mnist")
-        if args.index is not None:
-            window.features_tab.index_spin.setValue(args.index)
+    problem = ""
+    if args.mnist_root or args.index is not None:  # a bad root or index is said, never dropped or clamped
+        problem = window.features_tab.start_with_mnist(args.mnist_root, args.index)
+        if problem:
+            window.show_error(problem)
     path = args.file or (str(DEFAULT_CHECKPOINT) if DEFAULT_CHECKPOINT.is_file() else None)
     window.show()
     if path:
@@ -190,6 +191,8 @@ def main(argv: list[str] | None = None, settings: QSettings | None = None) -> in
         QTimer.singleShot(0, lambda: window.open_file(os.fspath(path), trust=args.trust))
     if args.screenshot:
         window.screenshot_taker = ScreenshotTaker(app, window, args.screenshot, expect_file=bool(path))
+        if problem:
+            window.screenshot_taker.fail(problem)
     code = app.exec()
     window.close()  # after the loop, so closing the last window posts no quit event to a later loop
     window.shutdown()  # no job may outlive the event loop

@@ -203,8 +203,9 @@ class FeatureMapView(QWidget):
         font = self.prediction_label.font()
         font.setBold(True)
         self.prediction_label.setFont(font)
-        self.ablate_button = QPushButton("Zero and re-run")
-        self.ablate_button.setToolTip("Zero the selected channels' outputs (the weights stay) and run again")
+        self.ablate_button = QPushButton(
+            "Zero and re-run"
+        )  # enabled, with its tooltip, by _update_ablation_controls
         self.ablate_button.clicked.connect(self._on_ablate_clicked)
         self.restore_button = QPushButton("Restore")
         self.restore_button.clicked.connect(self._on_restore_clicked)
@@ -304,6 +305,11 @@ class FeatureMapView(QWidget):
         )
         self.retry_cpu_button.clicked.connect(self.retry_on_cpu)
         self.retry_cpu_button.hide()  # shown after an out-of-memory failure
+        self.notice = QLabel()  # a start-up option that could not be used: stays until the input changes
+        self.notice.setWordWrap(True)
+        self.notice.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.notice.setStyleSheet("color: #b00020;")
+        self.notice.hide()
         status = QHBoxLayout()
         status.addWidget(self.status, 1)
         status.addWidget(self.retry_cpu_button)
@@ -316,9 +322,11 @@ class FeatureMapView(QWidget):
         layout.addLayout(model_row)
         layout.addLayout(pre)
         layout.addWidget(body, 1)
+        layout.addWidget(self.notice)
         layout.addLayout(status)
         self._set_busy(False)
         self._update_source_controls()
+        self._update_ablation_controls()
         self._show_message("Open a checkpoint to run an input through its model.")
 
     # -- inputs --------------------------------------------------------------------------------------------
@@ -346,7 +354,7 @@ class FeatureMapView(QWidget):
             self.samples = MnistSamples(root)
         except InspectorError as exc:
             self.samples = None
-            self.status.setText(exc.message)
+            self.status.setText(exc.gui_message)
             self._update_source_controls()
             return False
         remember_data_root(root)
@@ -355,6 +363,41 @@ class FeatureMapView(QWidget):
         self.index_spin.blockSignals(False)
         self._update_source_controls()
         return True
+
+    def start_with_mnist(self, root=None, index: int | None = None) -> str:
+        """``main.py --mnist-root DIR [--index N]``: MNIST from ``root`` (default: the last one used), image
+        ``index``. Returns "" or the message (also shown in the tab) that says which option was not used and
+        what to do instead: a bad root or an index out of range is never dropped or clamped silently."""
+        from inspector.core.activations.features import MnistSamples
+        from inspector.core.data.data_root import resolve_data_root
+
+        resolved = resolve_data_root(root)
+        try:
+            MnistSamples(resolved)
+        except InspectorError as exc:
+            option = (
+                f"--mnist-root {root}" if root else f"--index {index} (no --mnist-root: the last data root)"
+            )
+            return self.show_notice(f"{option} not used: {exc.gui_message}; or choose one with Data root… "
+                                    "(Features tab, input MNIST)")  # fmt: skip
+        self.set_data_root(resolved)
+        self.set_source("mnist")
+        if index is None:
+            return ""
+        try:
+            self.samples.sample(index)
+        except InspectorError as exc:
+            return self.show_notice(f"--index {index} not used: {exc.gui_message}; showing "
+                                    f"#{self.index_spin.value()}: pick another in the # box")  # fmt: skip
+        self.index_spin.setValue(index)
+        return ""
+
+    def show_notice(self, text: str) -> str:
+        """A message that stays above the status line until the input changes (the status line is rewritten
+        by every run); "" hides it. Returns ``text``."""
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text))
+        return text
 
     def _try_default_root(self) -> None:
         from inspector.core.data.data_root import resolve_data_root
@@ -388,9 +431,11 @@ class FeatureMapView(QWidget):
     def _on_root_clicked(self) -> None:
         root = QFileDialog.getExistingDirectory(self, "MNIST data root (holds MNIST/raw)")
         if root and self.set_data_root(root):
+            self.show_notice("")
             self.run()
 
     def _on_index_changed(self, _value: int) -> None:
+        self.show_notice("")
         self.run()
 
     def _on_label_chosen(self, _index: int) -> None:
@@ -400,11 +445,21 @@ class FeatureMapView(QWidget):
         try:
             self.index_spin.setValue(self.samples.index_of_label(label, self.index_spin.value()))
         except InspectorError as exc:
-            self.status.setText(exc.message)
+            self.status.setText(exc.gui_message)
 
     def _on_random_clicked(self) -> None:
-        if self.samples is not None:
-            self.index_spin.setValue(self.samples.random_index())
+        """A random image; of the chosen label when one is chosen (browse by label)."""
+        if self.samples is None:
+            return
+        label = self.label_combo.currentData()
+        try:
+            index = self.samples.random_index(
+                label=label if label >= 0 else None, avoid=self.index_spin.value()
+            )
+        except InspectorError as exc:
+            self.status.setText(exc.gui_message)
+            return
+        self.index_spin.setValue(index)
 
     def _on_image_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -419,7 +474,7 @@ class FeatureMapView(QWidget):
         try:
             self.image_sample = image_input(path)
         except InspectorError as exc:
-            self._fail(exc.message)
+            self._fail(exc.gui_message)
             return
         self.set_source("image")
         self.run()
@@ -439,6 +494,7 @@ class FeatureMapView(QWidget):
         self.prediction_plot.clear_prediction()
         self.prediction_label.setText("")
         self.model_label.setText("")
+        self._update_ablation_controls()
         self._show_message("Running the model…" if self.isVisible() else "")
         if self.isVisible():
             self.run()
@@ -451,6 +507,10 @@ class FeatureMapView(QWidget):
             return
         name, ok = QInputDialog.getText(self, "Model class", f"Class in {os.path.basename(path)}:")
         if not ok or not name.strip():
+            return
+        if not name.strip().isidentifier():
+            self.status.setText(f"'{name.strip()}' is not a Python class name; choose the file again and type "
+                                "the name of the class, e.g. MyNet")  # fmt: skip
             return
         answer = QMessageBox.warning(
             self, "Run this file?",
@@ -472,7 +532,7 @@ class FeatureMapView(QWidget):
             mean = _floats(self.mean_edit.text(), base.channels, "mean")
             std = _floats(self.std_edit.text(), base.channels, "std")
         except InspectorError as exc:
-            self.status.setText(exc.message)
+            self.status.setText(exc.gui_message)
             return
         if any(v == 0 for v in std):
             self.status.setText("std must not be 0")
@@ -504,7 +564,7 @@ class FeatureMapView(QWidget):
         try:
             sample = self.current_sample()
         except InspectorError as exc:
-            self._fail(exc.message)
+            self._fail(exc.gui_message)
             return
         self._show_input(sample)
         self._set_busy(True, "building the model…" if cached is None else "running…")
@@ -563,6 +623,7 @@ class FeatureMapView(QWidget):
 
     def _fail(self, message: str) -> None:
         self._set_busy(False, message)
+        self._update_ablation_controls()
         if self.result is None:
             self._show_message(message)
         self.failed.emit(message)
@@ -691,8 +752,7 @@ class FeatureMapView(QWidget):
             self.map_view.show_rgb(mosaic.rgb(), levels, keep_view=keep)
             self._mark_selection()
             self.picture_stack.setCurrentWidget(self.map_view)
-        self.ablate_button.setEnabled(bool(self.selected))
-        self.restore_button.setEnabled(self.before is not None)
+        self._update_ablation_controls()
         self.scale_check.setVisible(self.before is not None)
         self._show_channel()
 
@@ -756,6 +816,31 @@ class FeatureMapView(QWidget):
         return f"channel {channel}, y {y}, x {x}: {value:.6g}"
 
     # -- ablation ------------------------------------------------------------------------------------------
+    def _ablation_blocker(self) -> str:
+        """Why "Zero and re-run" cannot run now ("" when it can): it re-runs the input on screen with the picked
+        channels zeroed, so it needs a model that ran and channels picked on the shown layer."""
+        if self.session.checkpoint is None:
+            return "Open a checkpoint first: there is no model to run"
+        if self.result is None:
+            return "The model has not run yet (see the message): zeroing needs a run to compare with"
+        if not self.selected:
+            return "Click channels on the map first (Ctrl+click picks more), then zero them and run again"
+        return ""
+
+    def _update_ablation_controls(self) -> None:
+        """Enable "Zero and re-run" / "Restore" only when they can do something; the tooltip says why not."""
+        blocker = self._ablation_blocker()
+        self.ablate_button.setEnabled(not blocker)
+        self.ablate_button.setToolTip(
+            blocker or "Zero the selected channels' outputs (the weights stay) and run again"
+        )
+        zeroed = self.before is not None and self.result is not None
+        self.restore_button.setEnabled(zeroed)
+        self.restore_button.setToolTip(
+            "Run the input again without zeroing" if zeroed
+            else "Nothing is zeroed: Restore undoes Zero and re-run"
+        )  # fmt: skip
+
     def toggle_channel(self, channel: int, add: bool = False) -> None:
         """Select ``channel`` (``add``: keep the others, toggling this one)."""
         if add:
@@ -780,14 +865,15 @@ class FeatureMapView(QWidget):
 
     def ablate_selected(self) -> None:
         """Zero the selected channels of the shown layer and run again; the prediction shows before/after."""
-        if self.selected and self.layer_name:
+        if not self._ablation_blocker() and self.layer_name:
             self.run({self.layer_name: list(self.selected)})
 
     def _on_ablate_clicked(self) -> None:
         self.ablate_selected()
 
     def _on_restore_clicked(self) -> None:
-        self.run()
+        if self.before is not None:
+            self.run()
 
     def _on_ablation_requested(self, layer: str, channel: int) -> None:
         """A filter clicked in the weights view: that layer's output channel, ready to zero."""
@@ -817,7 +903,7 @@ class FeatureMapView(QWidget):
             try:
                 self.export_png(path)
             except InspectorError as exc:
-                self.status.setText(exc.message)
+                self.status.setText(exc.gui_message)
 
     def _show_message(self, text: str) -> None:
         self.message.setText(text)

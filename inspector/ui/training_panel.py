@@ -9,6 +9,7 @@ pyqtgraph items updated with ``setData`` at most ~10 times a second. Settings pe
 
 from __future__ import annotations
 
+import math
 import os
 import time
 
@@ -177,6 +178,7 @@ class TrainingPanel(QWidget):
         layout.addWidget(main)
         self.freeze_edit.textChanged.connect(self._update_counts)
         self.all_but_last.valueChanged.connect(self._update_counts)
+        self.new_head.valueChanged.connect(self._update_counts)
 
     def _build_curves(self) -> QWidget:
         self.loss_plot = pg.PlotWidget(title="training loss (per batch)")
@@ -319,28 +321,38 @@ class TrainingPanel(QWidget):
         if self._before_after is not None:
             self._before_after.close()
 
-    def _parameter_sizes(self) -> dict[str, int]:
+    def _parameter_shapes(self) -> dict[str, tuple[int, ...]]:
         ckpt = self.session.checkpoint
         if ckpt is None:
             return {}
-        return {e.canonical_name: e.numel for e in ckpt.model_entries() if e.kind == "parameter"}
+        return {e.canonical_name: tuple(e.shape) for e in ckpt.model_entries() if e.kind == "parameter"}
 
     def _update_counts(self) -> None:
         from inspector.core.formatting import format_count
-        from inspector.core.training.freeze import count_by_names, frozen_by_names, parse_patterns
+        from inspector.core.training.freeze import (
+            count_by_names,
+            frozen_by_names,
+            new_head_sizes,
+            parse_patterns,
+        )
 
-        sizes = self._parameter_sizes()
+        shapes = self._parameter_shapes()
+        sizes = {name: math.prod(shape) for name, shape in shapes.items()}
         if not sizes:
             self.counts_label.setText("open a checkpoint to see what trains")
             self.freeze_model.set_frozen(set())
             return
         n = self.all_but_last.value()
         patterns, last = parse_patterns(self.freeze_edit.text()), None if n < 0 else n
-        trainable, frozen = count_by_names(sizes, patterns, last)
-        self.freeze_model.set_frozen(frozen_by_names(list(sizes), patterns, last))
+        head = new_head_sizes(shapes, self.new_head.value()) if self.new_head.value() > 1 else {}
+        trainable, frozen = count_by_names(sizes, patterns, last, head)
+        self.freeze_model.set_frozen(frozen_by_names(list(sizes), patterns, last) - set(head))
         both = " (the patterns and the last-N rule together)" if patterns and last is not None else ""
+        module = next(iter(head), "").rpartition(".")[0]
+        new = (f"; new head {module} ({self.new_head.value()} classes, {format_count(sum(head.values()))}, "
+               "trains)" if head else "")  # fmt: skip
         self.counts_label.setText(
-            f"{format_count(trainable)} trainable, {format_count(frozen)} frozen parameters{both}"
+            f"{format_count(trainable)} trainable, {format_count(frozen)} frozen parameters{both}{new}"
         )
 
     def _on_tree_toggled(self, frozen: set) -> None:
@@ -533,7 +545,7 @@ class TrainingPanel(QWidget):
                 checkpoint_dict(self.result, self._run, os.path.abspath(base), sha256_of(base)), out
             )
         except InspectorError as exc:
-            self.status.setText(f"error: {exc.message}")
+            self.status.setText(f"error: {exc.gui_message}")
             return None
         self.status.setText(f"{self.status.text()}\nsaved {out}")
         return out

@@ -44,7 +44,7 @@ _ALIVE: set[JobWorker] = set()
 def user_message(exc: BaseException) -> str:
     """One line for the user: the message of an expected failure, a short fallback for a bug."""
     if isinstance(exc, InspectorError):
-        return exc.message
+        return exc.gui_message  # the window's wording (its controls, not the command line's flags)
     text = " ".join(str(exc).split()) or "no details"
     line = f"unexpected error ({type(exc).__name__}): {text}"
     return line if len(line) <= _MAX_MESSAGE else line[: _MAX_MESSAGE - 1] + "…"
@@ -120,7 +120,7 @@ class JobWorker(QObject):
         progress(object): a ``Progress`` record, throttled to ~20 a second (a record with ``done == total``
             and one with a new message always pass).
         finished(object): the job's return value.
-        failed(str): one line for the user: ``InspectorError.message``, or a short fallback for anything else
+        failed(str): one line for the user: ``InspectorError.gui_message``, or a short fallback for anything else
             (whose traceback goes to the log). The exception itself is kept in :attr:`error`.
         cancelled(): the job stopped because :meth:`cancel` was called (or it raised ``CancelledError``).
         stopped(): the thread has ended, whatever the outcome; always the last signal.

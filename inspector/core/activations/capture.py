@@ -16,10 +16,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from inspector.core.errors import InspectorError
+from inspector.core.errors import Fix, InspectorError
 from inspector.core.jobs import Job, Progress, run_job
 
-OOM_ADVICE = "run it on the CPU (--device cpu, or Retry on CPU in the Features tab)"
+OOM_ADVICE = Fix(cli="run it on the CPU (--device cpu, or Retry on CPU in the Features tab)",
+                 gui="run it on the CPU: press Retry on CPU")  # fmt: skip
 
 
 @dataclass
@@ -98,9 +99,24 @@ def _first_tensor(output):
     return None
 
 
-def _ablation_hook(channels: list[int]):
+def split_call(name: str, leaf_names: set[str]) -> tuple[str, int]:
+    """``"pool#2"`` -> ``("pool", 2)``: the layer list names a module's second call (a shared pool) that way;
+    a plain module name is its first call. A module whose own name holds ``#`` keeps it."""
+    base, sep, number = name.rpartition("#")
+    if name in leaf_names or not sep or not number.isdigit() or int(number) < 2:
+        return name, 1
+    return base, int(number)
+
+
+def _ablation_hook(calls: dict[int, list[int]], count: list[int]):
+    """Zeroes channels of the module's output on the calls ``calls`` names (call number -> channels), and
+    only those: ablating ``pool#2`` leaves the first call of ``pool`` as it was. ``count[0]``: how many times
+    the module ran, so that a call that never comes is an error, not a silent no-op."""
+
     def zero_channels(_module, _inputs, output):
-        out = _first_tensor(output)
+        count[0] += 1
+        channels = calls.get(count[0])
+        out = _first_tensor(output) if channels is not None else None
         if out is None or out.ndim < 2:
             return None
         if max(channels) >= out.shape[1]:
@@ -114,6 +130,34 @@ def _ablation_hook(channels: list[int]):
     return zero_channels
 
 
+def _ablation_plan(ablate: dict[str, list[int]], names: set[str]) -> dict[str, dict[int, list[int]]]:
+    """Module name -> {call number: channels}; an unknown module is an error before anything runs."""
+    plan: dict[str, dict[int, list[int]]] = {}
+    for key, channels in ablate.items():
+        base, call = split_call(key, names)
+        if base not in names:
+            raise InspectorError(
+                f"no layer named '{key}' to ablate; layers: {', '.join(sorted(names)[:8])}..."
+            )
+        plan.setdefault(base, {})[call] = channels
+    return plan
+
+
+def _check_calls_reached(plan: dict[str, dict[int, list[int]]], counts: dict[str, list[int]]) -> None:
+    """A call asked for that did not come (``pool#3`` of a pool that ran twice) is an error."""
+    for base, calls in plan.items():
+        ran = counts[base][0]
+        missing = [call for call in sorted(calls) if call > ran]
+        if missing:
+            name = base if missing[0] == 1 else f"{base}#{missing[0]}"
+            listed = ", ".join([base] + [f"{base}#{i}" for i in range(2, ran + 1)])
+            raise InspectorError(
+                f"no layer named '{name}' to ablate: {base} "
+                + (f"runs {ran} time(s) in one pass ({listed}); pick one of those" if ran
+                   else "does not run in a forward pass; pick a layer the run lists")
+            )  # fmt: skip
+
+
 def iter_features(module, x, device=None, ablate: dict[str, list[int]] | None = None) -> Job[FeatureResult]:
     """Run ``x`` ([1, ...] on the CPU) through ``module`` (already on ``device``) once; a job (see
     ``inspector.core.jobs``) that returns a :class:`FeatureResult`."""
@@ -124,19 +168,16 @@ def iter_features(module, x, device=None, ablate: dict[str, list[int]] | None = 
     ablate = {k: sorted(set(v)) for k, v in (ablate or {}).items() if v}
     leaves = leaf_modules(module)
     names = {name for name, _ in leaves}
-    unknown = [name for name in ablate if name not in names]
-    if unknown:
-        raise InspectorError(
-            f"no layer named '{unknown[0]}' to ablate; layers: {', '.join(sorted(names)[:8])}..."
-        )
+    plan = _ablation_plan(ablate, names)
+    counts: dict[str, list[int]] = {name: [0] for name in plan}
     yield Progress(0, 3, "running the model")
     captured: list[tuple[str, str, Any]] = []
     handles = []
     copy = any(getattr(leaf, "inplace", False) for _, leaf in leaves)
     try:
         for name, leaf in leaves:
-            if name in ablate:
-                handles.append(leaf.register_forward_hook(_ablation_hook(ablate[name])))
+            if name in plan:
+                handles.append(leaf.register_forward_hook(_ablation_hook(plan[name], counts[name])))
             handles.append(
                 leaf.register_forward_hook(_capture_hook(captured, name, type(leaf).__name__, copy))
             )
@@ -148,6 +189,7 @@ def iter_features(module, x, device=None, ablate: dict[str, list[int]] | None = 
     finally:
         for handle in handles:
             handle.remove()
+    _check_calls_reached(plan, counts)
     yield Progress(1, 3, "copying layer outputs")
     logits = _first_tensor(out)
     if logits is None:

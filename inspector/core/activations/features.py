@@ -95,8 +95,23 @@ class MnistSamples:
             raise InspectorError(f"{self.root}: no image of label {label} in the {self.split} split")
         return next((i for i in hits if i > after), hits[0])
 
-    def random_index(self, rng: random.Random | None = None) -> int:
-        return (rng or random).randrange(len(self))
+    def random_index(
+        self, rng: random.Random | None = None, label: int | None = None, avoid: int = -1
+    ) -> int:
+        """A random image's index; with ``label``, a random image of that label (browse by label then Random
+        stays within it). ``avoid``: an index not to return when there is another choice (the one shown)."""
+        rng = rng or random
+        if label is None:
+            pool = range(len(self))
+        else:
+            pool = (self.labels == label).nonzero().flatten().tolist()
+            if not pool:
+                raise InspectorError(f"{self.root}: no image of label {label} in the {self.split} split")
+        if len(pool) < 2:
+            return pool[0]
+        pick = rng.randrange(len(pool) - (0 <= avoid < len(self) and (label is None or avoid in pool)))
+        index = pool[pick]
+        return pool[-1] if index == avoid else index
 
 
 def image_input(path) -> InputImage:

@@ -11,6 +11,11 @@ import gc
 import os
 import traceback
 
+from inspector.core.errors import Fix
+
+CPU_FIX = Fix(cli="use --device cpu", gui="choose cpu in the Device list")
+DEVICE_NAME_FIX = Fix(cli="use auto, cpu, cuda or cuda:N", gui="choose one in the Device list")
+
 
 def default_device():
     """``torch.device`` to run models on: ``$INSPECTOR_DEVICE``, else ``cuda`` if available, else ``cpu``."""
@@ -49,17 +54,15 @@ def resolve_device(name: str | None = "auto"):
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise InspectorError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N") from None
+        raise InspectorError(f"unknown device '{name}'", DEVICE_NAME_FIX) from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise InspectorError(
-                f"device '{name}' asked for, but this machine has no CUDA GPU; use --device cpu"
-            )
+            raise InspectorError(f"device '{name}' asked for, but this machine has no CUDA GPU", CPU_FIX)
         count = torch.cuda.device_count()
         if device.index is not None and device.index >= count:
             raise InspectorError(f"device '{name}' does not exist: this machine has {count} GPU(s)")
     elif device.type != "cpu":
-        raise InspectorError(f"device '{name}' is not supported; use auto, cpu, cuda or cuda:N")
+        raise InspectorError(f"device '{name}' is not supported", DEVICE_NAME_FIX)
     return device
 
 
@@ -72,7 +75,7 @@ def available_devices() -> list[str]:
 
 
 @contextlib.contextmanager
-def out_of_memory(device, what: str, advice: str, release=None):
+def out_of_memory(device, what: str, advice, release=None):
     """Out of memory in the block becomes one :class:`OutOfDeviceMemoryError`: ``"out of GPU memory on cuda:0
     {what}; the memory was released; {advice}"``, after ``release()`` (drop what the block kept, e.g. captured
     layer outputs), a garbage collection and ``torch.cuda.empty_cache()``, so the app (or the next run) has the
@@ -90,6 +93,7 @@ def out_of_memory(device, what: str, advice: str, release=None):
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+        fix = advice if isinstance(advice, Fix) else Fix(advice, advice)  # a str: the same words for both
         raise OutOfDeviceMemoryError(  # torch raises this for accelerators; the CPU's is a RuntimeError
-            f"out of GPU memory on {device} {what}; the memory was released; {advice}", str(device)
+            f"out of GPU memory on {device} {what}; the memory was released", str(device), fix
         ) from None

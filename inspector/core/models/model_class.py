@@ -16,14 +16,21 @@ import os
 import sys
 from typing import Any
 
-from inspector.core.errors import InspectorError, TrustRequiredError
+from inspector.core.errors import Fix, InspectorError, TrustRequiredError
+
+CLASS_TRUST_FIX = Fix(cli="add --trust (or confirm in the app) if you trust it",
+                      gui="choose it again with Choose model class… and confirm if you trust it")  # fmt: skip
+CLASS_PATH_FIX = Fix(cli="check the --model-class path", gui="choose the file again with Choose model class…")
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
     """``("path/to/file.py", "ClassName")`` from ``path/to/file.py:ClassName``."""
     path, sep, name = spec.rpartition(":")
     if not sep or not path or not name.isidentifier():
-        raise InspectorError(f"--model-class '{spec}': write it as path/to/file.py:ClassName")
+        raise InspectorError(
+            f"--model-class '{spec}': write it as path/to/file.py:ClassName"
+        )  # CLI only: the
+        # GUI's "Choose model class…" checks the name it is given before it makes a spec
     return path, name
 
 
@@ -33,12 +40,9 @@ def import_model_class(spec: str, trusted: bool):
 
     path, name = parse_spec(spec)
     if not trusted:
-        raise TrustRequiredError(
-            f"{path}: using a model class runs its file; add --trust (or confirm in the app) if you trust it",
-            [spec],
-        )
+        raise TrustRequiredError(f"{path}: using a model class runs its file", [spec], CLASS_TRUST_FIX)
     if not os.path.isfile(path):
-        raise InspectorError(f"{path}: no such file; check the --model-class path")
+        raise InspectorError(f"{path}: no such file", CLASS_PATH_FIX)
     digest = hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:12]
     module_name = f"inspector_user_model_{digest}"
     try:

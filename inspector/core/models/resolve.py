@@ -1,6 +1,8 @@
 """The one place that turns an opened checkpoint into a runnable ``nn.Module``.
 
-Forward passes, summaries and fine-tuning all start here. A module comes from, in order:
+Forward passes, summaries and fine-tuning all start here. A class the user names explicitly (3. below) wins
+over the rest: it is their choice, made knowing the file (the description then says what it was chosen over).
+Otherwise a module comes from, in order:
 
 1. a resolved architecture (``inspector.core.models.architectures``): built from our own or torchvision's code and
    loaded with the file's weights; no trust needed, since nothing from the file runs;
@@ -18,7 +20,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from inspector.core.checkpoint.model import Checkpoint
-from inspector.core.errors import InspectorError, TrustRequiredError
+from inspector.core.errors import Fix, InspectorError, TrustRequiredError
+
+TRUST_FIX = Fix(
+    cli="open it with --trust (or File > Trust and reload) if you trust where it came from",
+    gui="reload it with File › Trust and reload… if you trust where it came from",
+)
+MODEL_CLASS_FIX = Fix(
+    cli="name the class that defines it with --model-class path/to/file.py:ClassName (GUI: Choose model "
+    "class...), or save the whole model",
+    gui="name the class that defines it with Choose model class… (Features tab), or save the whole model",
+)
 
 SOURCE_TEXT = {
     "architecture": "known architecture {name} (matched by key names and shapes; built from trusted code)",
@@ -37,11 +49,13 @@ class ResolvedModule:
     input_size: tuple[int, ...] | None
     name: str = ""  # architecture or class name
     unexpected_keys: tuple[str, ...] = ()
+    chosen_over: str = ""  # what the file alone would have given, when the user's class won over it
 
     @property
     def description(self) -> str:
         """One line for the UI and the CLI: which model was used and why it is safe to run."""
-        return SOURCE_TEXT[self.source].format(name=self.name)
+        text = SOURCE_TEXT[self.source].format(name=self.name)
+        return f"{text}, chosen over {self.chosen_over}" if self.chosen_over else text
 
 
 def build_module(ckpt: Checkpoint, device=None, model_class: str | None = None,
@@ -53,6 +67,10 @@ def build_module(ckpt: Checkpoint, device=None, model_class: str | None = None,
     import torch
 
     device = torch.device(device or "cpu")
+    if model_class:  # the user's explicit choice wins over what the file's keys or its own module suggest
+        resolved = _from_model_class(ckpt, model_class, trust_class or ckpt.trusted, device)
+        resolved.chosen_over = _file_source_text(ckpt)
+        return resolved
     if ckpt.architecture:
         from inspector.core.models.architectures import by_name
 
@@ -75,18 +93,22 @@ def build_module(ckpt: Checkpoint, device=None, model_class: str | None = None,
         return ResolvedModule(
             module.to(device).eval(), source, guess_input_size(module), type(module).__name__
         )
-    if model_class:
-        return _from_model_class(ckpt, model_class, trust_class or ckpt.trusted, device)
     if ckpt.format in ("pickled_module", "torchscript") or ckpt.stubbed_globals:
         raise TrustRequiredError(
-            f"{ckpt.path}: running this model imports its own classes ({', '.join(ckpt.stubbed_globals[:4])}); "
-            "open it with --trust (or File > Trust and reload) if you trust where it came from",
+            f"{ckpt.path}: running this model imports its own classes ({', '.join(ckpt.stubbed_globals[:4])})",
             ckpt.stubbed_globals,
+            TRUST_FIX,
         )
-    raise InspectorError(
-        f"{ckpt.path}: the architecture of these weights is unknown; name the class that defines it with "
-        "--model-class path/to/file.py:ClassName (GUI: Choose model class...), or save the whole model"
-    )
+    raise InspectorError(f"{ckpt.path}: the architecture of these weights is unknown", MODEL_CLASS_FIX)
+
+
+def _file_source_text(ckpt: Checkpoint) -> str:
+    """What the file alone resolves to (for "chosen over ..."), without building it; "" for nothing."""
+    if ckpt.architecture:
+        return f"known architecture {ckpt.architecture} that the keys match"
+    if _trusted_module(ckpt) is not None:
+        return "the file's own module"
+    return ""
 
 
 def _from_model_class(ckpt: Checkpoint, spec: str, trusted: bool, device) -> ResolvedModule:

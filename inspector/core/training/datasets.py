@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from inspector.core.data.preprocess import DIGITS, FASHION, Preprocess
-from inspector.core.errors import InspectorError
+from inspector.core.errors import Fix, InspectorError
 
 KINDS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "folder": "ImageFolder"}
 VAL_FRACTION = 0.2
@@ -75,7 +75,8 @@ def load_training_data(
             f"--limit {limit}: give a number of images, at least 1 (leave it out to use them all)"
         )
     if not os.path.isdir(root):
-        raise InspectorError(f"{root}: no such folder; --data {kind}:DIR names a data root")
+        raise InspectorError(f"{root}: no such folder", Fix(
+            cli=f"--data {kind}:DIR names a data root", gui="choose the data root with Browse…"))  # fmt: skip
     if kind == "folder":
         train, val, classes, note = _image_folder(root, preprocess, seed)
     else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
-from inspector.core.errors import InspectorError
+from inspector.core.errors import Fix, InspectorError
 
 
 def parse_patterns(text: str | list[str] | None) -> list[str]:
@@ -41,9 +41,13 @@ class FreezePlan:
         return (sum(params[n].numel() for n in self.trainable), sum(params[n].numel() for n in self.frozen))
 
 
-def plan_freeze(module, patterns: list[str], all_but_last: int | None = None) -> FreezePlan:
+def plan_freeze(
+    module, patterns: list[str], all_but_last: int | None = None, new_head: str | None = None
+) -> FreezePlan:
     """The plan for ``module``: patterns over parameter/module names, or every module but the last N with
-    parameters. A pattern that matches nothing is an error (a typo would otherwise train everything)."""
+    parameters. A pattern that matches nothing is an error (a typo would otherwise train everything).
+    ``new_head``: the module a fresh head replaced (``--new-head``): its parameters always train (random
+    weights left frozen would be useless), whatever froze the old head."""
     modules = dict(module.named_modules())
     params = dict(module.named_parameters())
     frozen_modules = {name for name in modules if name and _matches(name, patterns)}
@@ -53,14 +57,17 @@ def plan_freeze(module, patterns: list[str], all_but_last: int | None = None) ->
     unused = [p for p in patterns if not any(fnmatch.fnmatchcase(n, p) for n in (*modules, *params) if n)]
     if unused:
         raise InspectorError(
-            f"--freeze pattern {', '.join(repr(p) for p in unused)} matches no parameter or module; names look "
-            f"like {', '.join(list(params)[:4])}"
+            f"{', '.join(repr(p) for p in unused)} matches no parameter or module; names look "
+            f"like {', '.join(list(params)[:4])}",
+            subject=Fix(cli="--freeze pattern", gui="Freeze pattern"),
         )
 
     def under_frozen(name: str) -> bool:
         return any(name == m or name.startswith(m + ".") for m in frozen_modules)
 
     frozen = [n for n in params if _matches(n, patterns) or under_frozen(n.rpartition(".")[0])]
+    if new_head is not None:
+        frozen = [n for n in frozen if not _is_under(n, new_head)]
     state_keys = list(module.state_dict())
     all_frozen_modules = [
         n for n, m in modules.items()
@@ -69,11 +76,36 @@ def plan_freeze(module, patterns: list[str], all_but_last: int | None = None) ->
     fully_frozen = set(all_frozen_modules)
     frozen_state = [
         k for k in state_keys
-        if k in frozen or _matches(k, patterns) or under_frozen(k.rpartition(".")[0])
-        or k.rpartition(".")[0] in fully_frozen
+        if (k in frozen or _matches(k, patterns) or under_frozen(k.rpartition(".")[0])
+            or k.rpartition(".")[0] in fully_frozen) and not (new_head is not None and _is_under(k, new_head))
     ]  # fmt: skip
     return FreezePlan(tuple(frozen), tuple(n for n in params if n not in frozen), tuple(frozen_state),
                       tuple(all_frozen_modules))  # fmt: skip
+
+
+def _is_under(name: str, module: str) -> bool:
+    """``name`` (a parameter or a module) is ``module`` or inside it."""
+    return name == module or name.startswith(module + ".")
+
+
+def head_of(shapes: dict[str, tuple[int, ...]]) -> str:
+    """The module ``--new-head`` replaces, from parameter names and shapes alone: the last module with a 2-D
+    ``weight`` (a Linear layer's; ``replace_head`` takes the last ``nn.Linear``); "" when there is none."""
+    heads = [n.rpartition(".")[0] for n, shape in shapes.items() if n.endswith(".weight") and len(shape) == 2]
+    return heads[-1] if heads else ""
+
+
+def new_head_sizes(shapes: dict[str, tuple[int, ...]], classes: int) -> dict[str, int]:
+    """The replaced head's parameter names with their sizes after ``--new-head classes``: ``weight`` is
+    ``classes x in_features``, ``bias`` ``classes``. Empty when no head is found."""
+    head = head_of(shapes)
+    if not head:
+        return {}
+    in_features = shapes[f"{head}.weight"][1]
+    sizes = {f"{head}.weight": classes * in_features}
+    if f"{head}.bias" in shapes:
+        sizes[f"{head}.bias"] = classes
+    return sizes
 
 
 def apply_freeze(module, plan: FreezePlan) -> None:
@@ -121,12 +153,18 @@ def _ancestors(module: str) -> list[str]:
 
 
 def count_by_names(
-    parameters: dict[str, int], patterns: list[str], all_but_last: int | None = None
+    parameters: dict[str, int],
+    patterns: list[str],
+    all_but_last: int | None = None,
+    new_head: dict[str, int] | None = None,
 ) -> tuple[int, int]:
-    """(trainable, frozen) element counts of :func:`frozen_by_names`."""
-    frozen = frozen_by_names(list(parameters), patterns, all_but_last)
-    frozen_size = sum(size for name, size in parameters.items() if name in frozen)
-    return sum(parameters.values()) - frozen_size, frozen_size
+    """(trainable, frozen) element counts of :func:`frozen_by_names`. ``new_head``
+    (:func:`new_head_sizes`): the head's parameters replaced by fresh ones of these sizes, which train."""
+    new_head = new_head or {}
+    frozen = frozen_by_names(list(parameters), patterns, all_but_last) - set(new_head)
+    sizes = {**parameters, **new_head}
+    frozen_size = sum(size for name, size in sizes.items() if name in frozen)
+    return sum(sizes.values()) - frozen_size, frozen_size
 
 
 def patterns_for(frozen: set[str], names: list[str]) -> list[str]:

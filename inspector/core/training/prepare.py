@@ -8,7 +8,7 @@ model trains on looks like what the Features tab shows it.
 
 from __future__ import annotations
 
-from inspector.core.errors import InspectorError
+from inspector.core.errors import Fix, InspectorError
 from inspector.core.training.datasets import batch_preprocess, load_training_data
 from inspector.core.training.freeze import plan_freeze
 from inspector.core.training.loop import FinetuneResult, FinetuneRun
@@ -31,20 +31,20 @@ def prepare_run(ckpt, settings: FinetuneSettings, model_class: str | None = None
     device = distributed.init_world(world, resolve_device(settings.device))
     resolved = build_module(ckpt, "cpu", model_class=model_class, trust_class=trust_class)
     module = resolved.module
-    if settings.new_head is not None:
-        replace_head(module, settings.new_head)
+    head = replace_head(module, settings.new_head) if settings.new_head is not None else None
     preprocess = preprocess_for(resolved, ckpt, _num_classes(module))
     data = load_training_data(settings.data, preprocess, settings.seed, settings.limit)
     outputs = _num_classes(module)
     if outputs is not None and outputs < len(data.classes):
+        n = len(data.classes)
         raise InspectorError(
-            f"{data.root}: the data has {len(data.classes)} classes but the model predicts {outputs}; "
-            f"replace the head with --new-head {len(data.classes)}"
+            f"{data.root}: the data has {n} classes but the model predicts {outputs}",
+            Fix(cli=f"replace the head with --new-head {n}", gui=f"replace the head: set New head to {n}"),
         )
     if outputs is not None and outputs > len(data.classes):
         data.note += (f"; the data has {len(data.classes)} classes but the model predicts {outputs}: "
                       f"--new-head {len(data.classes)} fits the head to the data")  # fmt: skip
-    plan = plan_freeze(module, list(settings.freeze), settings.all_but_last)
+    plan = plan_freeze(module, list(settings.freeze), settings.all_but_last, new_head=head)
     for part in (data.train, data.val):
         if part.in_memory and part.images.numel() <= SMALL_DATA_BYTES:
             part.images, part.labels = part.images.to(device), part.labels.to(device)
@@ -56,8 +56,9 @@ def prepare_run(ckpt, settings: FinetuneSettings, model_class: str | None = None
     )
 
 
-def replace_head(module, num_classes: int) -> None:
-    """A fresh last ``Linear`` layer with ``num_classes`` outputs (for data with another number of classes)."""
+def replace_head(module, num_classes: int) -> str:
+    """A fresh last ``Linear`` layer with ``num_classes`` outputs (for data with another number of classes);
+    returns its name (its parameters train whatever the freeze patterns say)."""
     import torch
 
     last = None
@@ -65,7 +66,8 @@ def replace_head(module, num_classes: int) -> None:
         if isinstance(layer, torch.nn.Linear):
             last = (name, layer)
     if last is None:
-        raise InspectorError("--new-head: the model has no Linear layer to replace")
+        raise InspectorError("the model has no Linear layer to replace", Fix(
+            cli="leave out --new-head", gui="set New head back to keep"))  # fmt: skip
     name, layer = last
     parent = module.get_submodule(name.rpartition(".")[0]) if "." in name else module
     setattr(
@@ -73,6 +75,11 @@ def replace_head(module, num_classes: int) -> None:
         name.rpartition(".")[2],
         torch.nn.Linear(layer.in_features, num_classes, bias=layer.bias is not None),
     )
+    return name
+
+
+TRAINING_OOM_FIX = Fix(cli="nothing was saved: lower --batch-size, or run on the CPU with --device cpu",
+                       gui="nothing was saved: lower Batch size, or press Retry on CPU")  # fmt: skip
 
 
 def out_of_memory(device, batch_size: int):
@@ -80,8 +87,7 @@ def out_of_memory(device, batch_size: int):
     :func:`inspector.core.models.device.out_of_memory`)."""
     from inspector.core.models.device import out_of_memory as released_on_oom
 
-    return released_on_oom(device, f"(batch size {batch_size})",
-                           "nothing was saved: lower --batch-size, or run on the CPU with --device cpu")  # fmt: skip
+    return released_on_oom(device, f"(batch size {batch_size})", TRAINING_OOM_FIX)
 
 
 def checkpoint_dict(result: FinetuneResult, run: FinetuneRun, base_path: str, base_sha256: str) -> dict:
