@@ -222,13 +222,16 @@ def test_a_bad_mnist_root_at_start_is_said_in_the_window(qtbot, tmp_path, ui_set
 def test_an_index_too_large_at_start_is_said_not_clamped(
     qtbot, tmp_path, ui_settings, monkeypatch, mnist_root
 ):
-    code, window = start_main(monkeypatch, ui_settings, "--mnist-root", mnist_root, "--index", 10000,
+    from inspector.core.activations.features import MnistSamples
+
+    size = len(MnistSamples(mnist_root).labels)  # 10000 for MNIST, fewer for the font digits
+    code, window = start_main(monkeypatch, ui_settings, "--mnist-root", mnist_root, "--index", size,
                               "--tab", "features", "--screenshot", tmp_path / "shot.png")  # fmt: skip
     view = window.features_tab
     message = window.last_error
-    assert code == 1 and message.startswith("--index 10000 not used: ") and "(0..9999)" in message
+    assert code == 1 and message.startswith(f"--index {size} not used: ") and f"(0..{size - 1})" in message
     assert "showing #0" in message and view.notice.text() == message
-    assert view.source() == "mnist" and view.index_spin.value() == 0  # not 9999
+    assert view.source() == "mnist" and view.index_spin.value() == 0  # not the last index
     assert view.input_caption.text().startswith("MNIST test #0")
     window.deleteLater()
 
