@@ -97,3 +97,12 @@ def test_importing_the_reader_does_not_import_torch():
     code = "import sys, inspector.core.data.mnist; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_no_split_at_all_names_the_data_root_control_in_the_window(tmp_path):
+    """The window's message names its Data root… / Browse… controls, not a torchvision download snippet."""
+    with pytest.raises(InspectorError) as info:
+        load_mnist_split(tmp_path, "test")
+    assert "download=True" in info.value.message
+    gui = info.value.gui_message
+    assert "download=True" not in gui and "Data root…" in gui and str(tmp_path) in gui and "\n" not in gui

@@ -36,7 +36,7 @@ from inspector.core.checkpoint.safe_unpickle import GlobalsRecord
 from inspector.core.checkpoint.sniff import Sniffed, sniff_source
 from inspector.core.checkpoint.torch_readers import read_torch
 from inspector.core.checkpoint.wrappers import decompress, unwrap_archive
-from inspector.core.errors import InspectorError
+from inspector.core.errors import Fix, InspectorError
 from inspector.core.jobs import Job, Progress, run_job
 
 STAGES = 5
@@ -167,7 +167,8 @@ def _read_torchscript(path: str, source: str | bytes, trust: bool, ctx: ReadCont
             )
         except Exception as exc:  # TorchScript raises RuntimeError for most things
             raise InspectorError(
-                f"{path}: torch.jit.load failed ({reason_of(exc)}); open it without --trust"
+                f"{path}: torch.jit.load failed ({reason_of(exc)})",
+                Fix("open it without --trust", "open it again with File › Open… (not trusted: weights only)"),
             ) from None
     # listed from the archive's own records either way: a loaded ScriptModule's state_dict leaves out what
     # quantized modules keep packed; the loaded module is what runs

@@ -17,7 +17,7 @@ import struct
 import zlib
 from pathlib import Path
 
-from inspector.core.errors import InspectorError
+from inspector.core.errors import Fix, InspectorError
 
 SPLITS = ("train", "test")
 _PREFIX = {"train": "train", "test": "t10k"}
@@ -88,12 +88,16 @@ def _missing(root, folder: Path, split: str, dataset: str) -> InspectorError:
     prefix = _PREFIX[split]
     if present:
         fix = f"use the {' or '.join(present)} split, or add {prefix}-images-idx3-ubyte.gz and {prefix}-labels-idx1-ubyte.gz there"
-    else:
-        fix = (
-            f"point the data root at the folder that holds {dataset}/raw/{prefix}-images-idx3-ubyte.gz, or fetch "
-            f"it on a machine with internet: torchvision.datasets.{dataset}('{root}', download=True)"
-        )
-    return InspectorError(f"{root}: no MNIST {split} split in {folder}; {fix}")
+        return InspectorError(f"{root}: no MNIST {split} split in {folder}", Fix(fix, fix))
+    wanted = f"{dataset}/raw/{prefix}-images-idx3-ubyte.gz"
+    return InspectorError(
+        f"{root}: no MNIST {split} split in {folder}",
+        Fix(
+            f"point the data root at the folder that holds {wanted}, or fetch it on a machine with internet: "
+            f"torchvision.datasets.{dataset}('{root}', download=True)",
+            f"choose the folder that holds {wanted} (Data root… in Features, Browse… in Fine-tune)",
+        ),
+    )
 
 
 # -- IDX parsing ---------------------------------------------------------------------------------------------
