@@ -110,6 +110,29 @@ def test_cli_lists_and_reads_a_file_whose_path_has_spaces_and_non_ascii(odd_path
     assert code == 1 and err.startswith("error: ") and "nö such.pth" in err and "Traceback" not in err
 
 
+def test_a_file_name_that_is_not_utf8_opens(tmp_path):
+    """Bytes a Linux file name may hold but UTF-8 cannot decode: torch's from_file could not take the path, and
+    the file was called corrupt."""
+    folder = os.fsencode(tmp_path)
+    path = os.fsdecode(folder + b"/bad\xffname.pth")
+    with open(path, "wb") as stream:
+        torch.save({"fc.bias": torch.arange(3.0)}, stream)
+    ckpt = load_checkpoint(path)
+    assert tensor_stats(ckpt.tensor("fc.bias")).max == 2.0
+
+
+def test_a_terminal_without_unicode_gets_escaped_names(odd_path):
+    """stdout in ASCII (PYTHONIOENCODING=ascii, a C locale): printing the name was an 'unexpected' crash."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONIOENCODING="ascii", PYTHONPATH=os.getcwd())
+    done = subprocess.run([sys.executable, "-m", "inspector", "list", str(odd_path)], capture_output=True,
+                          env=env, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert b"ch\\xe9ck point 1.pth" in done.stdout and b"unexpected" not in done.stderr
+
+
 def test_finetune_saves_to_a_path_with_spaces_and_non_ascii(tmp_path, capsys):
     data_root = write_square_digits(tmp_path / "dätä root", n=200)
     folder = tmp_path / ODD_FOLDER

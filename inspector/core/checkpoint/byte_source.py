@@ -33,13 +33,23 @@ class ByteSource:
                 f"data at {offset}+{nbytes} lies past the end of the file ({len(self.data)} bytes)"
             )
         if self._overall is None:
-            if self.path is not None:  # private mapping: copy-on-write, the file is never changed
+            if self.path is not None and _encodes_as_utf8(self.path):  # private copy-on-write mapping
                 self._overall = torch.UntypedStorage.from_file(self.path, shared=False, nbytes=len(self.data))
             else:
                 with warnings.catch_warnings():  # bytes are read-only; we never write through these views
                     warnings.simplefilter("ignore")
                     self._overall = torch.frombuffer(self.data, dtype=torch.uint8).untyped_storage()
         return self._overall[offset : offset + nbytes]
+
+
+def _encodes_as_utf8(path: str) -> bool:
+    """torch's ``from_file`` takes the path as UTF-8: a file name that is not (bytes the OS allows, decoded
+    with surrogates) is read through the mapping already open instead."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def storage_from_bytes(data: bytes):
