@@ -153,3 +153,11 @@ def test_compare_flag_pictures_the_compare_window_with_its_row_selected(
     image = QImage(str(png))
     assert (image.width(), image.height()) == (diff_window.width(), diff_window.height()) == (1280, 800)
     windows[0].deleteLater()
+
+
+def test_tab_names_read_as_the_tabs_do():
+    """``--tab Fine-tune`` (the tab's own label) was refused: only ``finetune`` was a choice."""
+    from inspector.ui.app import build_parser
+
+    assert build_parser().parse_args(["--tab", "Fine-tune"]).tab == "finetune"
+    assert build_parser().parse_args(["--tab", "weights"]).tab == "weights"

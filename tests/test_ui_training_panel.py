@@ -46,6 +46,9 @@ def test_ticking_the_tree_writes_patterns_and_the_tree_follows_the_box(panel):
     conv1 = model.index_for_name("conv1.weight").parent()
     assert model.data(conv1, CHECK) == Qt.CheckState.Checked  # from the box: conv1.*, bn1.*, conv2.*
     assert model.data(model.index(0, 0), Qt.ItemDataRole.DisplayRole) == "conv1"  # the group is the root
+    horizontal = Qt.Orientation.Horizontal
+    assert model.headerData(0, horizontal) == "☑ freeze · name"  # ticked means frozen: said over the boxes
+    assert model.headerData(TRAINABLE, horizontal) == "In training"  # not "Trainable" over "frozen" rows
     fc1 = model.index_for_name("fc1.weight").parent()
     assert model.setData(fc1, Qt.CheckState.Checked.value, CHECK)
     assert panel.freeze_edit.text() == "conv1, bn1, conv2, fc1"

@@ -44,7 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--screenshot", metavar="PNG", help="save a picture of the window once FILE is shown, then exit"
     )
     parser.add_argument("--select", metavar="NAME", help="select this tensor once FILE is open")
-    parser.add_argument("--tab", choices=TAB_NAMES, help="show this tab once FILE is open (default: details)")
+    parser.add_argument(
+        "--tab",
+        type=lambda name: name.lower().replace("-", ""),  # "Fine-tune" as the tab reads, or finetune
+        choices=TAB_NAMES,
+        help="show this tab once FILE is open (default: details)",
+    )
     parser.add_argument(
         "--compare",
         metavar="B",

@@ -113,6 +113,18 @@ class FreezeTreeModel(EntryTreeModel):
             return "Tick a module or parameter to freeze it; a frozen module keeps its buffers too."
         return super().data(index, role)
 
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+        """The browser's headers, but the check boxes' meaning said where they are (a "Trainable" header over
+        ticks that mean frozen read backwards): "Freeze ☑ / name" and "In training"."""
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            if section == NAME:
+                return "☑ freeze · name"
+            if section == TRAINABLE:
+                return "In training"
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return "Tick a module or parameter to freeze it; a frozen module keeps its buffers too."
+        return super().headerData(section, orientation, role)
+
     def setData(self, index: QModelIndex, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
         if role != CHECK or index.column() != NAME:
             return False
