@@ -159,6 +159,7 @@ def result(job: dict, status: int, usage, seconds: float, killed: bool) -> dict:
         "signal_name": signal.Signals(sig).name if sig else None,
         "killed_by_runner": killed,
         "seconds": round(seconds, 3),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
         "maxrss_kb": usage.ru_maxrss,
         "base_rss_kb": job["base_rss_kb"],
         "rss_growth_kb": max(0, usage.ru_maxrss - job["base_rss_kb"]),
