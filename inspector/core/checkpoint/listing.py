@@ -213,6 +213,12 @@ class _Walker:
         for attr, tensor in named.items():
             self.add(prefix + attr, group, tensor, "parameter", packed_in=where)
 
+    def add_output_qparams(self, prefix: str, group: str, qparams: dict[str, Any]) -> None:
+        """A quantized module's output ``scale``/``zero_point``, kept as Python numbers in a pickled module or
+        TorchScript archive, as the 0-dim buffers its state dict has (``packed_params.output_qparams``)."""
+        for attr, tensor in qparams.items():
+            self.add(prefix + attr, group, tensor, "buffer")
+
     def _device_of(self, tensor: Any) -> str:
         import torch
 
@@ -255,8 +261,16 @@ class _Walker:
             if value is not None and is_tensor(value) and name not in non_persistent:
                 self.add(prefix + str(name), group, value, "buffer")
         packed = packed_params.module_packed(state)
+        qparams = packed_params.output_qparams(state, obj.stub_name, packed is not None) or {}
+        # the state dict's order: a Linear writes scale, zero_point before its _packed_params submodule's
+        # weight and bias, a conv writes weight, bias, scale, zero_point
+        linear_order = packed is not None and packed[0] not in state
+        if linear_order:
+            self.add_output_qparams(prefix, group, qparams)
         if packed is not None:
             self.add_packed(prefix, group, prefix + packed[0], packed[1])
+        if not linear_order:
+            self.add_output_qparams(prefix, group, qparams)
         if depth < 64:
             for name, sub in _items(state.get("_modules")):
                 if packed is not None and name == packed_params.PACKED_KEY:

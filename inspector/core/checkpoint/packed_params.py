@@ -158,6 +158,31 @@ def module_packed(state: Mapping) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+QFUNCTIONAL_CLASS = "QFunctional"  # torch.ao.nn.quantized's FloatFunctional replacement: no packed weights
+
+
+def output_qparams(state: Mapping, class_name: str, packed: bool) -> dict[str, Any] | None:
+    """``{"scale": tensor, "zero_point": tensor}``: a quantized module's output quantization as its state
+    dict has it, else None.
+
+    Quantized conv and Linear modules (static, dynamic, fused, sparse) and ``QFunctional`` keep ``scale`` and
+    ``zero_point`` as plain Python numbers, and their ``_save_to_state_dict`` writes them as
+    ``torch.tensor(self.scale)`` (0-dim float32) and ``torch.tensor(self.zero_point)`` (0-dim int64). A
+    pickled module or TorchScript archive holds only the numbers; listing them the same way makes the three
+    forms of one model list, and diff, alike. Other quantized modules with a Python ``scale`` (ELU, Softmax,
+    PReLU) do not save it, so only modules with packed weights (``packed``) or ``QFunctional`` get them."""
+    import torch
+
+    if not (packed or class_name.rsplit(".", 1)[-1] == QFUNCTIONAL_CLASS):
+        return None
+    scale, zero_point = state.get("scale"), state.get("zero_point")
+    if not isinstance(scale, float | int) or isinstance(scale, bool):
+        return None
+    if not isinstance(zero_point, int) or isinstance(zero_point, bool):
+        return None
+    return {"scale": torch.tensor(float(scale)), "zero_point": torch.tensor(zero_point, dtype=torch.int64)}
+
+
 def conv_module_state(state: Any) -> dict | None:
     """A quantized conv module's ``__getstate__`` tuple as the attribute dict of a module, else None.
 

@@ -1,0 +1,56 @@
+"""A quantized model saved three ways lists, and diffs, alike; the trial's quantized findings.
+
+Before: a pickled quantized module and its TorchScript archive left out each quantized layer's output
+``scale``/``zero_point`` (Python numbers there, 0-dim tensors in the state dict), so ``inspector diff`` of the
+state dict against either said "4 only in A" and exited 1.
+"""
+
+import pytest
+import quantized_factory as qf
+import torch
+
+from inspector.cli import main
+from inspector.core.checkpoint.loader import load_checkpoint
+
+pytestmark = pytest.mark.skipif(qf.engine() is None, reason="no quantized engine on this CPU")
+MODELS = {"static": qf.static_conv_net, "dynamic": qf.dynamic_linear_net, "fx": qf.fx_quantized_net}
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def saved(request, tmp_path_factory):
+    model = MODELS[request.param]()
+    return model, qf.write_all(tmp_path_factory.mktemp(request.param), model, request.param)
+
+
+def _output_qparams(model) -> dict[str, float | int]:
+    """``{"fc.scale": 0.0067, "fc.zero_point": 63, ...}`` from torch's own state dict."""
+    return {
+        k: v.item()
+        for k, v in model.state_dict().items()
+        if k.endswith((".scale", ".zero_point")) and isinstance(v, torch.Tensor) and v.dim() == 0
+    }
+
+
+@pytest.mark.parametrize("form", ["module", "torchscript"])
+def test_whole_forms_list_output_scale_and_zero_point(saved, form):
+    model, paths = saved
+    expected = _output_qparams(model)
+    assert expected  # every one of these models has quantized layers with an output scale
+    ckpt = load_checkpoint(paths[form])
+    by_name = {e.name: e for e in ckpt.entries}
+    for name, value in expected.items():
+        entry = by_name[name]
+        assert entry.shape == () and entry.kind == "buffer" and entry.module == name.rpartition(".")[0]
+        assert entry.dtype == ("float32" if name.endswith("scale") else "int64")
+        assert ckpt.tensor(entry).item() == value
+
+
+@pytest.mark.parametrize("form", ["module", "torchscript"])
+def test_state_dict_and_whole_forms_diff_identical(saved, form, capsys):
+    _, paths = saved
+    a = {e.name for e in load_checkpoint(paths["state_dict"]).entries}
+    b = {e.name for e in load_checkpoint(paths[form]).entries}
+    assert a == b
+    code = main(["diff", str(paths["state_dict"]), str(paths[form])])
+    out = capsys.readouterr().out
+    assert code == 0 and out.startswith("identical:"), out
