@@ -54,3 +54,22 @@ def test_state_dict_and_whole_forms_diff_identical(saved, form, capsys):
     code = main(["diff", str(paths["state_dict"]), str(paths[form])])
     out = capsys.readouterr().out
     assert code == 0 and out.startswith("identical:"), out
+
+
+def test_estimated_mark_is_per_file_packed_weights_too(saved, capsys):
+    """Before: in a quantized state dict the plain conv weight read ``parameter*`` and the Linear's packed
+    weight beside it ``parameter``; now every row of a state dict is estimated, no row of a whole module is."""
+    _, paths = saved
+    rows = load_checkpoint(paths["state_dict"]).entries
+    assert any(e.packed_in for e in rows)  # weights read out of packed parameters are among them
+    assert all(e.kind_estimated and e.kind in ("parameter", "buffer") for e in rows), [
+        (e.name, e.kind, e.kind_estimated) for e in rows
+    ]
+    assert all(e.kind == "parameter" for e in rows if e.attr in ("weight", "bias"))
+    for form in ("module", "torchscript"):
+        assert not any(e.kind_estimated for e in load_checkpoint(paths[form]).entries)
+    assert main(["list", str(paths["state_dict"])]) == 0
+    out = capsys.readouterr().out
+    table = [line.split() for line in out.splitlines()[2:] if line.split()[:1] and "." in line.split()[0]]
+    assert table and all(cols[-2].endswith("*") for cols in table)  # kind, then grad
+    assert "packed quantized weights too" in out

@@ -207,11 +207,17 @@ class _Walker:
         self.listing.entries.append(entry)
         self.listing.tensors[entry.key] = tensor
 
-    def add_packed(self, prefix: str, group: str, where: str, named: dict[str, Any]) -> None:
+    def add_packed(
+        self, prefix: str, group: str, where: str, named: dict[str, Any], kind: str = "parameter"
+    ) -> None:
         """A quantized module's packed tensors as its parameters (``weight``, ``bias``; an RNN cell's
-        ``weight_ih``...); ``where`` is the place in the file they were read from."""
+        ``weight_ih``...); ``where`` is the place in the file they were read from.
+
+        ``kind="tensor"`` where no module declares them (a state dict): they are then typed like every other
+        row of the state dict, by ``kinds.estimate_model_kinds`` (marked estimated) or a known architecture,
+        so a quantized state dict's packed Linear weights and its plain conv weights carry the same mark."""
         for attr, tensor in named.items():
-            self.add(prefix + attr, group, tensor, "parameter", packed_in=where)
+            self.add(prefix + attr, group, tensor, kind, packed_in=where)
 
     def add_output_qparams(self, prefix: str, group: str, qparams: dict[str, Any]) -> None:
         """A quantized module's output ``scale``/``zero_point``, kept as Python numbers in a pickled module or
@@ -346,7 +352,7 @@ class _Walker:
                     packed = packed_state_weights(k, v)
                     if packed is not None:
                         names, where, weight_bias = packed
-                        self.add_packed(prefix + names, group, prefix + where, weight_bias)
+                        self.add_packed(prefix + names, group, prefix + where, weight_bias, "tensor")
                     else:
                         self.container(v, group, f"{prefix}{k}.", depth + 1)
             elif isinstance(obj, list | tuple):
