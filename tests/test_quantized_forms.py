@@ -5,6 +5,8 @@ Before: a pickled quantized module and its TorchScript archive left out each qua
 state dict against either said "4 only in A" and exited 1.
 """
 
+import json
+
 import pytest
 import quantized_factory as qf
 import torch
@@ -73,3 +75,41 @@ def test_estimated_mark_is_per_file_packed_weights_too(saved, capsys):
     table = [line.split() for line in out.splitlines()[2:] if line.split()[:1] and "." in line.split()[0]]
     assert table and all(cols[-2].endswith("*") for cols in table)  # kind, then grad
     assert "packed quantized weights too" in out
+
+
+@pytest.fixture
+def torch_warns_again():
+    """torch warns of TypedStorage's removal once per process: reset that, so this test sees the warning
+    whichever test loaded a file first."""
+    import torch.storage
+
+    reset = getattr(torch.storage, "_reset_warn_typed_storage_removal", None)
+    if reset is not None:
+        reset()
+
+
+@pytest.mark.parametrize("form", ["state_dict", "module", "torchscript"])
+def test_torch_internal_warnings_stay_out_of_the_file_warnings(saved, form, capsys, torch_warns_again):
+    """Before: ``list --json`` of a quantized file said "TypedStorage is deprecated..." and "torch.quantize_per_tensor,
+    ... are deprecated" (with trust on TorchScript also "`torch.jit.load` is deprecated") in ``warnings``."""
+    _, paths = saved
+    assert load_checkpoint(paths[form]).warnings == []
+    # with trust too (torch.load / torch.jit.load run); the pickled module's class is a test module's
+    argv = ["list", "--json", str(paths[form])] + (["--trust"] if form != "module" else [])
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["warnings"] == []
+
+
+def test_only_inspector_warnings_are_kept():
+    import warnings
+
+    from inspector.core.checkpoint.loader import own_warnings
+    from inspector.core.errors import InspectorWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.warn("TypedStorage is deprecated", UserWarning, stacklevel=1)
+        warnings.warn("`torch.jit.load` is deprecated", DeprecationWarning, stacklevel=1)
+        warnings.warn("the file says two things\nsecond line", InspectorWarning, stacklevel=1)
+        warnings.warn("the file says two things", InspectorWarning, stacklevel=1)
+    assert own_warnings(caught) == ["the file says two things"]
