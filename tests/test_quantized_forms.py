@@ -113,3 +113,82 @@ def test_only_inspector_warnings_are_kept():
         warnings.warn("the file says two things\nsecond line", InspectorWarning, stacklevel=1)
         warnings.warn("the file says two things", InspectorWarning, stacklevel=1)
     assert own_warnings(caught) == ["the file says two things"]
+
+
+# -- "dequantized" wherever quantized values are shown -------------------------------------------------------
+def test_dequantized_note_names_scale_and_zero_point():
+    from inspector.core.checkpoint.packed_params import dequantized_note
+
+    assert dequantized_note(
+        "qint8", {"scheme": "per_tensor_affine", "scale": 0.0066998, "zero_point": 63}
+    ) == ("dequantized from qint8 with scale 0.0067, zero point 63")
+    per_channel = {"scheme": "per_channel_affine", "axis": 0, "channels": 3, "scale_min": 0.0018827,
+                   "scale_max": 0.0019559, "scales": [0.0018827, 0.0019, 0.0019559], "zero_points": [0, 0, 2]}  # fmt: skip
+    assert dequantized_note("qint8", per_channel) == (
+        "dequantized from qint8 with per-channel scales 0.001883 to 0.001956 (axis 0, 3 channels), "
+        "zero points 0 to 2"
+    )
+    assert dequantized_note("quint8", None) == "dequantized from quint8"
+
+
+def _static_state_dict(tmp_path_factory):
+    return qf.write_all(tmp_path_factory.mktemp("static_sd"), qf.static_conv_net(), "s")["state_dict"]
+
+
+@pytest.fixture(scope="module")
+def static_state_dict(tmp_path_factory):
+    return _static_state_dict(tmp_path_factory)
+
+
+def test_stats_say_quantized_values_are_dequantized(static_state_dict, capsys):
+    ckpt = load_checkpoint(static_state_dict)
+    weight = ckpt.entry("fc.weight")
+    scales = weight.quantization["scales"]
+    assert main(["stats", str(static_state_dict), "--tensor", "fc.weight", "--tensor", "fc.bias"]) == 0
+    weight_line, bias_line = capsys.readouterr().out.splitlines()
+    assert weight_line.startswith(
+        f"fc.weight, dequantized from qint8 with per-channel scales {min(scales):.4g} to {max(scales):.4g} "
+        "(axis 0, 3 channels), zero point 0: min "
+    )
+    assert bias_line.startswith("fc.bias: min ")  # a float tensor is shown as stored
+    assert (
+        main(["stats", "--json", str(static_state_dict), "--tensor", "fc.weight", "--tensor", "fc.bias"]) == 0
+    )
+    weight_row, bias_row = json.loads(capsys.readouterr().out)["tensors"]
+    assert weight_row["dequantized"] is True and weight_row["quantization"] == weight.quantization
+    assert weight_row["dequantized_note"].startswith("dequantized from qint8 with per-channel scales")
+    assert weight_row["min"] == pytest.approx(float(ckpt.tensor(weight).dequantize().min()))
+    assert bias_row["dequantized"] is False
+
+
+@pytest.mark.parametrize("name", ["features.0.weight", "fc.weight"])
+def test_filters_title_and_summary_say_dequantized(static_state_dict, name, tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from inspector.core import render
+    from inspector.core.checkpoint.packed_params import dequantized_note
+
+    out = tmp_path / "w.png"
+    assert main(["filters", str(static_state_dict), "--tensor", name, "--out", str(out)]) == 0
+    entry = load_checkpoint(static_state_dict).entry(name)
+    note = dequantized_note("qint8", entry.quantization)
+    assert capsys.readouterr().out.rstrip().endswith(f", values {note}")
+    assert (
+        render.tensor_title("f.pt", name, entry.shape, note)
+        == f"f.pt · {name} {list(entry.shape)} · dequantized"
+    )
+    tensor = load_checkpoint(static_state_dict).tensor(entry)
+    if name == "features.0.weight":
+        grid = render.filter_grid(tensor, min_tile_px=render.READABLE_TILE_PX, max_side=render.PNG_MAX_SIDE)
+        figure = render.grid_figure(grid, name, static_state_dict.name, note)
+        plain = render.grid_figure(grid, name, static_state_dict.name)
+    else:
+        heat = render.heatmap_array(tensor)
+        figure = render.heatmap_figure(heat, name, static_state_dict.name, entry.shape, note)
+        plain = render.heatmap_figure(heat, name, static_state_dict.name, entry.shape)
+    with Image.open(out) as img:
+        np.testing.assert_array_equal(np.asarray(img), figure.rgb)  # the file is the titled figure ...
+    assert figure.rgb.shape != plain.rgb.shape or not np.array_equal(
+        figure.rgb, plain.rgb
+    )  # ... with the note

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core import render
+from inspector.core.checkpoint.packed_params import dequantized_note
 from inspector.core.errors import InspectorError
 from inspector.core.filter_layout import FittedMosaic, choose_grid, describe, fit_mosaic
 from inspector.core.jobs import Progress
@@ -259,6 +260,7 @@ class WeightView(QWidget):
         self._source, self._tensor, self.picture, self.summary, self.kind = None, None, None, None, "empty"
         self.fitted, self._grid_rgb = None, None
         self.title.setText("")
+        self.values_note = ""
         self.info.setText("")
         self.hover_label.setText(" ")
         self._show_message(hint)
@@ -271,17 +273,23 @@ class WeightView(QWidget):
             self.forget_stats()
             self._checkpoint = checkpoint
         label = f"{entry.canonical_name or entry.name}  {list(entry.shape)} {entry.dtype}"
-        if entry.quantized:
-            label += ", shown dequantized"
+        values_note = dequantized_note(entry.dtype, entry.quantization) if entry.quantized else ""
+        if values_note:
+            label += f", shown {values_note}"
         key = f"{checkpoint.path}::{entry.key}"
-        self.show_tensor(label, lambda: checkpoint.tensor(entry), tuple(entry.shape), key)
+        self.show_tensor(label, lambda: checkpoint.tensor(entry), tuple(entry.shape), key, values_note)
 
-    def show_tensor(self, title: str, load: Callable[[], Any], shape: tuple[int, ...], key: str) -> None:
+    def show_tensor(
+        self, title: str, load: Callable[[], Any], shape: tuple[int, ...], key: str, values_note: str = ""
+    ) -> None:
         """Show the tensor ``load()`` returns (called on a worker thread); ``key`` names it in the stats cache.
+        ``values_note`` heads the statistics caption when the values are not the stored ones (a quantized
+        weight: "dequantized from qint8 with scale ..., zero point ...").
 
         :class:`inspector.ui.diff_view.DiffView` shows differences ``a - b`` through this.
         """
         self.clear()
+        self.values_note = values_note
         self._source = (title, load, tuple(shape), key)
         self.kind = render.view_kind(shape)
         self.title.setText(title)
@@ -363,7 +371,10 @@ class WeightView(QWidget):
         self.stats_progress.hide()
         self.histogram_curve.setData(hist.edges, hist.counts.astype(np.float64))
         texts = [f"{name} {value}" for name, value in stats_texts(stats).items()]
-        self.stats_label.setText("   ".join(texts[:4]) + "\n" + "   ".join(texts[4:]))
+        caption = "   ".join(texts[:4]) + "\n" + "   ".join(texts[4:])
+        if self.values_note:  # the numbers are of the dequantized values: say with which scale
+            caption = f"Statistics of the values {self.values_note}:\n{caption}"
+        self.stats_label.setText(caption)
         self.stats_shown.emit(summary)
 
     def _on_failed(self, message: str) -> None:

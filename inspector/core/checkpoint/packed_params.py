@@ -238,3 +238,25 @@ def describe_quantization(info: dict | None) -> str:
     if zero_points is not None and len(set(zero_points)) == 1:
         text += f", zero point {zero_points[0]}"
     return text
+
+
+def dequantized_note(dtype: str, info: dict | None) -> str:
+    """What to say wherever a quantized tensor's values are shown or summarised: they are not the stored
+    integers but ``(q - zero_point) * scale``, so every caption names the scale and zero point used:
+    ``dequantized from qint8 with scale 0.0067, zero point 63``, or per channel ``dequantized from qint8
+    with per-channel scales 0.00188 to 0.00196 (axis 0, 3 channels), zero point 0``."""
+    text = f"dequantized from {dtype}"
+    if not info:
+        return text
+    if "scale" in info:
+        return f"{text} with scale {info['scale']:.4g}, zero point {info['zero_point']}"
+    channels = f"axis {info['axis']}, {info['channels']} channels"
+    if "scale_min" in info:
+        text += f" with per-channel scales {info['scale_min']:.4g} to {info['scale_max']:.4g} ({channels})"
+    else:
+        text += f" with per-channel scales ({channels})"
+    zero_points = info.get("zero_points")
+    if zero_points:
+        lo, hi = min(zero_points), max(zero_points)
+        text += f", zero point {lo}" if lo == hi else f", zero points {lo} to {hi}"
+    return text

@@ -19,9 +19,16 @@ from inspector.core.render.series import Series
 SEP = " · "
 
 
-def tensor_title(source: str, name: str, shape) -> str:
-    """'resnet18.pth · conv1.weight [64, 3, 7, 7]'."""
-    return f"{source}{SEP}{name} {list(shape)}"
+def tensor_title(source: str, name: str, shape, values_note: str = "") -> str:
+    """'resnet18.pth · conv1.weight [64, 3, 7, 7]'; '... · dequantized' when ``values_note`` says the values
+    are not the stored ones (a quantized weight: ``packed_params.dequantized_note``)."""
+    title = f"{source}{SEP}{name} {list(shape)}"
+    return f"{title}{SEP}dequantized" if values_note else title
+
+
+def _subtitle(values_note: str, description: str) -> str:
+    """The values note (scale and zero point of a quantized weight) first: it changes what every number means."""
+    return SEP.join(filter(None, [values_note, description]))
 
 
 def grid_description(grid: FilterGrid) -> str:
@@ -50,11 +57,12 @@ def grid_description(grid: FilterGrid) -> str:
     return SEP.join(filter(None, [f"{filters} in {grid.rows}x{grid.cols} tiles", what, scale, grid.note]))
 
 
-def grid_figure(grid: FilterGrid, name: str, source: str) -> Figure:
+def grid_figure(grid: FilterGrid, name: str, source: str, values_note: str = "") -> Figure:
     """The mosaic exactly as :meth:`FilterGrid.to_rgb` draws it, titled, with its colour scale."""
     hi = 1.0 if grid.normalize == "filter" else grid.value_range[1]
     scale = ColourScale(-hi, hi, "grey" if grid.composite else "diverging")
-    return figure(grid.to_rgb(), tensor_title(source, name, grid.weight_shape), grid_description(grid), scale)
+    title = tensor_title(source, name, grid.weight_shape, values_note)
+    return figure(grid.to_rgb(), title, _subtitle(values_note, grid_description(grid)), scale)
 
 
 def heatmap_description(heat: Heatmap, shape) -> str:
@@ -71,12 +79,12 @@ def heatmap_description(heat: Heatmap, shape) -> str:
     return text
 
 
-def heatmap_figure(heat: Heatmap, name: str, source: str, shape) -> Figure:
+def heatmap_figure(heat: Heatmap, name: str, source: str, shape, values_note: str = "") -> Figure:
     """The heatmap upscaled to be seen (cells stay square), titled, with its ±clip colour scale."""
     limit = heat.clip or heat.vmax or 1.0
     return figure(
-        upscale(heat.to_rgb()), tensor_title(source, name, shape), heatmap_description(heat, shape),
-        ColourScale(-limit, limit),
+        upscale(heat.to_rgb()), tensor_title(source, name, shape, values_note),
+        _subtitle(values_note, heatmap_description(heat, shape)), ColourScale(-limit, limit),
     )  # fmt: skip
 
 
@@ -94,6 +102,7 @@ def _absmax(values) -> float:
     return float(finite.max()) if finite.size else 0.0
 
 
-def series_figure(series: Series, name: str, source: str, shape) -> Figure:
+def series_figure(series: Series, name: str, source: str, shape, values_note: str = "") -> Figure:
     """A bias or any vector as the GUI's bar (or, beyond 256 values, line) plot; the y axis is its scale."""
-    return figure(series_picture(series), tensor_title(source, name, shape), series_description(series), None)
+    title = tensor_title(source, name, shape, values_note)
+    return figure(series_picture(series), title, _subtitle(values_note, series_description(series)), None)

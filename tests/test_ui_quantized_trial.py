@@ -29,3 +29,26 @@ def test_metadata_panel_shows_no_torch_warnings_for_a_quantized_file(qtbot, tmp_
     sections = [panel.model.item(row, 0).text() for row in range(panel.model.rowCount())]
     assert "Totals" in sections
     assert "Warnings" in sections and not panel.section_values("Warnings")
+
+
+def test_weights_view_title_and_stats_caption_say_dequantized(qtbot, tmp_path):
+    from inspector.core.checkpoint.packed_params import dequantized_note
+    from inspector.ui.weight_view import WeightView
+
+    path = qf.write_all(tmp_path, qf.static_conv_net(), "q")["state_dict"]
+    ckpt = load_checkpoint(path)
+    view = WeightView()
+    view.resize(800, 700)
+    qtbot.addWidget(view, before_close_func=lambda w: w.shutdown())
+    entry = ckpt.entry("features.0.weight")
+    note = dequantized_note("qint8", entry.quantization)
+    with qtbot.waitSignal(view.view_shown, timeout=10_000):
+        view.set_tensor(ckpt, entry)
+    qtbot.waitUntil(lambda: view.summary is not None, timeout=10_000)
+    assert view.title.text().endswith(f"qint8, shown {note}") and "scales" in note
+    assert view.stats_label.text().startswith(f"Statistics of the values {note}:\n")
+    with qtbot.waitSignal(view.view_shown, timeout=10_000):
+        view.set_tensor(ckpt, ckpt.entry("features.0.bias"))
+    qtbot.waitUntil(lambda: view.summary is not None and view.summary is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: view.stats_label.text().startswith("Min"), timeout=10_000)
+    assert "dequantized" not in view.title.text()
