@@ -397,10 +397,12 @@ class WeightView(QWidget):
         # a mosaic larger than the screen averages instead of aliasing
         self.canvas.show_rgb(self.fitted.rgb, (lo, hi), axes=False, downsample=True)
         self.pages.setCurrentIndex(1)
+        # an RGB composite shows three channels in one colour: no single colour bar reads it, so it has none
+        # and the caption says how its colours were scaled
         self.colorbar.setVisible(not grid.composite)
         scale = f"each filter scaled to ±1 by its max {ABS_W}" if grid.normalize == "filter" else f"±{hi:.4g}"
         if grid.composite:
-            scale = "RGB = input channels 0-2, grey = 0"
+            scale = f"RGB = input channels 0-2, grey = 0, {scale}"
         self.info.setText("; ".join(filter(None, [describe(grid, self.fitted), scale, grid.note])))
 
     def _view_aspect(self) -> float:

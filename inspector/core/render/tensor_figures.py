@@ -2,7 +2,8 @@
 
 The title names the file, the tensor and its shape; the line under it says what is shown (which channel, how
 many filters, how values were scaled or reduced), in the words of the GUI's Weights tab, so that a PNG passed
-around on its own still says what it is. The colour bar spans the scale the colours were computed with.
+around on its own still says what it is. The colour bar spans the scale the colours were computed with (an RGB composite has none: see
+:func:`grid_figure`).
 """
 
 from __future__ import annotations
@@ -58,9 +59,13 @@ def grid_description(grid: FilterGrid) -> str:
 
 
 def grid_figure(grid: FilterGrid, name: str, source: str, values_note: str = "") -> Figure:
-    """The mosaic exactly as :meth:`FilterGrid.to_rgb` draws it, titled, with its colour scale."""
+    """The mosaic exactly as :meth:`FilterGrid.to_rgb` draws it, titled, with its colour scale.
+
+    An RGB composite has no colour bar: its colours are three channels at once, which no single ramp reads,
+    and the subtitle already says how (``RGB = input channels 0, 1, 2 (grey = 0)``, each filter scaled to ±1
+    by its own max |w|, or one scale for all), as the Weights tab hides its bar for one."""
     hi = 1.0 if grid.normalize == "filter" else grid.value_range[1]
-    scale = ColourScale(-hi, hi, "grey" if grid.composite else "diverging")
+    scale = None if grid.composite else ColourScale(-hi, hi)
     title = tensor_title(source, name, grid.weight_shape, values_note)
     return figure(grid.to_rgb(), title, _subtitle(values_note, grid_description(grid)), scale)
 

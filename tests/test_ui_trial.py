@@ -1,5 +1,7 @@
-"""The window's Warnings section holds the inspector's own warnings about a file, never torch's internal ones
-(before: a quantized file showed TypedStorage and quantized-tensor deprecation notices there)."""
+"""The new-user trial's GUI findings: the Warnings section holds the inspector's own warnings, never torch's
+internal ones (before: TypedStorage and quantized-tensor deprecation notices); the Weights view says a quantized
+weight is shown dequantized with which scale and zero point; an RGB composite has no colour bar and its caption
+says how it was scaled."""
 
 import pytest
 import quantized_factory as qf
@@ -52,3 +54,24 @@ def test_weights_view_title_and_stats_caption_say_dequantized(qtbot, tmp_path):
     qtbot.waitUntil(lambda: view.summary is not None and view.summary is not None, timeout=10_000)
     qtbot.waitUntil(lambda: view.stats_label.text().startswith("Min"), timeout=10_000)
     assert "dequantized" not in view.title.text()
+
+
+def test_weights_view_rgb_composite_has_no_colour_bar_and_its_caption_gives_the_scale(qtbot, tmp_path):
+    import torch
+
+    from inspector.ui.weight_view import WeightView
+
+    torch.save({"conv1.weight": torch.randn(6, 3, 5, 5), "conv2.weight": torch.randn(4, 2, 3, 3)},
+               tmp_path / "w.pth")  # fmt: skip
+    ckpt = load_checkpoint(tmp_path / "w.pth")
+    view = WeightView()
+    view.resize(800, 700)
+    qtbot.addWidget(view, before_close_func=lambda w: w.shutdown())
+    view.show()
+    with qtbot.waitSignal(view.view_shown, timeout=10_000):
+        view.set_tensor(ckpt, ckpt.entry("conv1.weight"))
+    assert view.picture.composite and not view.colorbar.isVisible()
+    assert "RGB = input channels 0-2, grey = 0, each filter scaled to ±1 by its max" in view.info.text()
+    with qtbot.waitSignal(view.view_shown, timeout=10_000):
+        view.set_tensor(ckpt, ckpt.entry("conv2.weight"))
+    assert not view.picture.composite and view.colorbar.isVisible()
