@@ -9,7 +9,7 @@ import quantized_factory as qf
 from inspector.core.checkpoint.loader import load_checkpoint
 from inspector.ui.metadata_panel import MetadataPanel
 
-pytestmark = pytest.mark.skipif(qf.engine() is None, reason="no quantized engine on this CPU")
+needs_engine = pytest.mark.skipif(qf.engine() is None, reason="no quantized engine on this CPU")
 
 
 @pytest.fixture
@@ -23,6 +23,7 @@ def torch_warns_again():
         reset()
 
 
+@needs_engine
 def test_metadata_panel_shows_no_torch_warnings_for_a_quantized_file(qtbot, tmp_path, torch_warns_again):
     paths = qf.write_all(tmp_path, qf.static_conv_net(), "q")
     panel = MetadataPanel()
@@ -33,6 +34,7 @@ def test_metadata_panel_shows_no_torch_warnings_for_a_quantized_file(qtbot, tmp_
     assert "Warnings" in sections and not panel.section_values("Warnings")
 
 
+@needs_engine
 def test_weights_view_title_and_stats_caption_say_dequantized(qtbot, tmp_path):
     from inspector.core.checkpoint.packed_params import dequantized_note
     from inspector.ui.weight_view import WeightView
@@ -75,3 +77,20 @@ def test_weights_view_rgb_composite_has_no_colour_bar_and_its_caption_gives_the_
     with qtbot.waitSignal(view.view_shown, timeout=10_000):
         view.set_tensor(ckpt, ckpt.entry("conv2.weight"))
     assert not view.picture.composite and view.colorbar.isVisible()
+
+
+def test_gui_counts_of_one_are_singular(qtbot, tmp_path, monkeypatch):
+    import torch
+
+    from inspector.ui.entry_details import EntryDetails
+    from inspector.ui.metadata_panel import describe_value
+
+    assert describe_value([3]) == "list, 1 item" and describe_value([3, 4]) == "list, 2 items"
+    torch.save({"step": torch.tensor(7)}, tmp_path / "s.pth")
+    ckpt = load_checkpoint(tmp_path / "s.pth")
+    details = EntryDetails()
+    qtbot.addWidget(details, before_close_func=lambda w: w.shutdown())
+    details.set_checkpoint(ckpt)
+    monkeypatch.setattr(details._stats_jobs, "start", lambda *args, **kwargs: None)  # keep the caption up
+    details.show_entry(ckpt.entry("step"))
+    assert details.stats_status.text() == "Computing statistics over 1 element…"

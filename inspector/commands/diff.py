@@ -59,8 +59,9 @@ def run(args) -> int:
 
 def print_identical(result) -> None:
     """One line rather than a table of "no" rows: nothing differs, so there is nothing to rank."""
-    count = len(result.tensors)
-    print(f"identical: {result.path_a} and {result.path_b}, {count} tensor{'s' if count != 1 else ''} equal")
+    from inspector.core.formatting import plural
+
+    print(f"identical: {result.path_a} and {result.path_b}, {plural(len(result.tensors), 'tensor')} equal")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
 

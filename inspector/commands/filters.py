@@ -115,6 +115,7 @@ def run(args) -> int:
 
 def draw_grid(tensor, name, shape, source, args, options):
     """(figure, summary, note) of a conv weight's filter mosaic."""
+    from inspector.core.formatting import plural
     from inspector.core.render import PNG_MAX_SIDE, READABLE_TILE_PX, filter_grid, grid_figure
 
     values_note = options.get("values_note", "")
@@ -129,7 +130,7 @@ def draw_grid(tensor, name, shape, source, args, options):
     what = "RGB composite" if grid.composite else (f"input channel {grid.channel}" if grid.channel is not None
                                                    else "one row per filter, one column per input channel")  # fmt: skip
     summary = (
-        f"{grid.filters_shown} filters of {name} {list(shape)} in {grid.rows}x{grid.cols} tiles of "
+        f"{plural(grid.filters_shown, 'filter')} of {name} {list(shape)} in {grid.rows}x{grid.cols} tiles of "
         f"{grid.tile_h}x{grid.tile_w} px, {what}, {args.normalize} normalisation (max |w| {grid.value_range[1]:.4g})"
     )
     return grid_figure(grid, name, source, values_note), summary, grid.note
@@ -151,9 +152,11 @@ def draw_heatmap(tensor, name, shape, source, args, options):
 
 def draw_series(tensor, name, shape, source, args, options):
     """(figure, summary, note) of a vector as the GUI's bar plot (a line beyond 256 values)."""
+    from inspector.core.formatting import plural
     from inspector.core.render import series_1d, series_figure
 
     series = series_1d(tensor)
     how = "" if series.factor == 1 else f", each point the {series.method} of {series.factor} values"
-    summary = f"{'bar' if series.style == 'bar' else 'line'} plot of {name} {list(shape)}: {series.length} values{how}"
+    values = plural(series.length, "value")
+    summary = f"{'bar' if series.style == 'bar' else 'line'} plot of {name} {list(shape)}: {values}{how}"
     return series_figure(series, name, source, shape, options.get("values_note", "")), summary, ""

@@ -38,6 +38,7 @@ from inspector.core import render
 from inspector.core.checkpoint.packed_params import dequantized_note
 from inspector.core.errors import InspectorError
 from inspector.core.filter_layout import FittedMosaic, choose_grid, describe, fit_mosaic
+from inspector.core.formatting import plural
 from inspector.core.jobs import Progress
 from inspector.ui.entry_details import stats_texts
 from inspector.ui.tensor_image import TensorImage
@@ -459,7 +460,7 @@ class WeightView(QWidget):
             plot.plot(series.x, series.y, pen=pg.mkPen((33, 102, 172), width=1))
         plot.addLine(y=0, pen=pg.mkPen((150, 150, 150), style=Qt.PenStyle.DashLine))
         plot.autoRange()
-        text = f"{series.length} values"
+        text = plural(series.length, "value")
         if series.factor > 1:
             text += f"; each point the {series.method} of {series.factor} consecutive values"
         self.info.setText(text)

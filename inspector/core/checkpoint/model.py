@@ -128,12 +128,13 @@ ESTIMATE_NOTE = (
 
 def totals_line(t: Totals) -> str:
     """The one-line total the CLI prints and the status bar shows: the sums of the rows."""
-    from inspector.core.formatting import format_bytes, format_count_short
+    from inspector.core.formatting import format_bytes, format_count_short, plural
 
     star = "*" if t.parameters_estimated else ""
+    parameters = plural(t.parameters, "parameter", shown=format_count_short(t.parameters))
     line = (
-        f"{t.entries} tensors, {format_count_short(t.parameters)} parameters{star} "
-        f"({format_count_short(t.trainable)} trainable), {t.buffers} buffers{star}, {format_bytes(t.bytes)}"
+        f"{plural(t.entries, 'tensor')}, {parameters}{star} "
+        f"({format_count_short(t.trainable)} trainable), {plural(t.buffers, 'buffer')}{star}, {format_bytes(t.bytes)}"
     )
     return f"{line}; {ESTIMATE_NOTE}" if t.parameters_estimated else line
 

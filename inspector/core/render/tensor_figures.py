@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from inspector.core.formatting import plural
 from inspector.core.render.figures import ColourScale, Figure, figure
 from inspector.core.render.filter_grids import FilterGrid
 from inspector.core.render.heatmaps import ROBUST_PERCENTILE, Heatmap
@@ -35,11 +36,12 @@ def _subtitle(values_note: str, description: str) -> str:
 def grid_description(grid: FilterGrid) -> str:
     """Which filters and channels the mosaic shows, and how each was scaled."""
     total = grid.filters_total
-    filters = (
-        f"{total} filters"
-        if grid.filters_shown == total
-        else f"filters 0-{grid.filters_shown - 1} of {total}"
-    )
+    if grid.filters_shown == total:
+        filters = plural(total, "filter")
+    elif grid.filters_shown == 1:
+        filters = f"filter 0 of {total}"
+    else:
+        filters = f"filters 0-{grid.filters_shown - 1} of {total}"
     cin = grid.weight_shape[1]
     if grid.composite:
         what = "RGB = input channels 0, 1, 2 (grey = 0)"
@@ -94,7 +96,7 @@ def heatmap_figure(heat: Heatmap, name: str, source: str, shape, values_note: st
 
 
 def series_description(series: Series) -> str:
-    text = f"{series.length} values"
+    text = plural(series.length, "value")
     if series.factor > 1:
         text += f"{SEP}each point the {series.method} of {series.factor} consecutive values"
     if series.style == "bar":

@@ -1,0 +1,51 @@
+"""The new-user trial's CLI findings: counts of one are singular ("1 buffers" before), and ``diff --changed``
+of two files that share no names says so instead of an empty table."""
+
+import json
+
+import torch
+
+from inspector.cli import main
+from inspector.core import render
+from inspector.core.checkpoint.loader import load_checkpoint
+from inspector.core.checkpoint.model import totals_line
+
+
+def run_cli(capsys, *argv):
+    code = main(list(map(str, argv)))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_counts_of_one_are_singular_in_list_diff_filters_and_verify(tmp_path, capsys):
+    torch.save({"w": torch.randn(1), "bn.num_batches_tracked": torch.tensor(3)}, tmp_path / "a.pth")
+    torch.save({"w": torch.randn(2)}, tmp_path / "b.pth")
+    torch.save({"conv.weight": torch.randn(1, 1, 3, 3), "bias": torch.randn(1)}, tmp_path / "c.pth")
+    code, out, _ = run_cli(capsys, "list", tmp_path / "a.pth")
+    assert code == 0 and "2 tensors, 1 parameter* (1 trainable), 1 buffer*, 12 B" in out
+    totals = load_checkpoint(tmp_path / "c.pth").totals
+    assert totals_line(totals).startswith("2 tensors, 10 parameters* (10 trainable), 0 buffers*")
+    code, out, _ = run_cli(capsys, "diff", tmp_path / "a.pth", tmp_path / "b.pth")
+    assert code == 1 and "1 tensor compared: 1 changed (1 shape mismatch), 0 unchanged; 1 only in A" in out
+    code, out, _ = run_cli(capsys, "diff", tmp_path / "b.pth", tmp_path / "b.pth")
+    assert code == 0 and out.rstrip().endswith(", 1 tensor equal")
+    code, out, _ = run_cli(
+        capsys, "filters", tmp_path / "c.pth", "--tensor", "conv.weight", "--out", tmp_path / "f.png"
+    )
+    assert code == 0 and "1 filter of conv.weight" in out
+    grid = render.filter_grid(torch.randn(1, 1, 3, 3))
+    assert render.tensor_figures.grid_description(grid).startswith("1 filter in 1x1 tiles")
+    assert render.tensor_figures.series_description(render.series_1d(torch.randn(1))).startswith("1 value")
+    code, out, _ = run_cli(capsys, "verify", tmp_path / "c.pth")
+    assert code == 0 and " and 2 tensors checked" in out
+    code, out, _ = run_cli(capsys, "verify", "--json", tmp_path / "c.pth")
+    assert json.loads(out)["tensors_checked"] == 2
+
+
+def test_filter_layout_caption_counts(tmp_path):
+    from inspector.core.filter_layout import describe, fit_mosaic
+
+    grid = render.filter_grid(torch.randn(1, 1, 3, 3))
+    assert describe(grid, fit_mosaic(grid, 4 / 3)).startswith("1 filter, 1x1 tiles")
+    rows = render.filter_grid(torch.randn(1, 2, 3, 3), composite=False)
+    assert describe(rows, fit_mosaic(rows, 4 / 3)).startswith("1 filter x 2 input channels")
