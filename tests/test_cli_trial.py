@@ -49,3 +49,29 @@ def test_filter_layout_caption_counts(tmp_path):
     assert describe(grid, fit_mosaic(grid, 4 / 3)).startswith("1 filter, 1x1 tiles")
     rows = render.filter_grid(torch.randn(1, 2, 3, 3), composite=False)
     assert describe(rows, fit_mosaic(rows, 4 / 3)).startswith("1 filter x 2 input channels")
+
+
+def test_diff_of_files_without_shared_names_says_so_in_one_line(tmp_path, capsys):
+    """Before: an empty table (a header, no rows) and '0 tensors compared'."""
+    torch.save({"a.weight": torch.randn(2), "a.bias": torch.randn(2)}, tmp_path / "x.pth")
+    torch.save({"b.weight": torch.randn(2)}, tmp_path / "y.pth")
+    for flags in (["--changed"], []):
+        code, out, _ = run_cli(capsys, "diff", tmp_path / "x.pth", tmp_path / "y.pth", *flags)
+        assert code == 1  # diff's "different"
+        assert out.splitlines() == [
+            f"different: {tmp_path / 'x.pth'} and {tmp_path / 'y.pth'} share no tensor names (2 only in A, "
+            "1 only in B); nothing to compare value by value (--json lists the names)"
+        ]
+    code, out, _ = run_cli(capsys, "diff", "--json", tmp_path / "x.pth", tmp_path / "y.pth")
+    doc = json.loads(out)
+    assert code == 1 and doc["tensors"] == [] and doc["only_in_a"] == ["a.weight", "a.bias"]
+
+
+def test_diff_changed_with_nothing_changed_but_names_in_one_file_says_so(tmp_path, capsys):
+    torch.save({"w": torch.ones(2), "extra": torch.randn(2)}, tmp_path / "x.pth")
+    torch.save({"w": torch.ones(2)}, tmp_path / "y.pth")
+    code, out, _ = run_cli(capsys, "diff", "--changed", tmp_path / "x.pth", tmp_path / "y.pth")
+    lines = out.splitlines()
+    assert code == 1 and "name" not in lines[2]  # no empty table header
+    assert lines[2:] == ["no shared tensor changed", "1 tensor compared: 0 changed, 1 unchanged; 1 only in A",
+                         "only in A (1): extra"]  # fmt: skip
