@@ -75,3 +75,21 @@ def test_diff_changed_with_nothing_changed_but_names_in_one_file_says_so(tmp_pat
     assert code == 1 and "name" not in lines[2]  # no empty table header
     assert lines[2:] == ["no shared tensor changed", "1 tensor compared: 0 changed, 1 unchanged; 1 only in A",
                          "only in A (1): extra"]  # fmt: skip
+
+
+def test_readme_says_diff_is_the_exception_to_exit_1():
+    """Before: "Expected failures print one line ... and exit 1." with no exception, beside diff's exit 2."""
+    import pathlib
+
+    from inspector.commands.diff import EXIT_DIFFERENT, EXIT_ERROR, EXIT_IDENTICAL
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    sentence = " ".join(readme.split("Expected failures print one line", 1)[1].split("\n\n", 1)[0].split())
+    assert sentence.startswith(
+        ", `error: FILE: what went wrong; what to do`, and exit 1, except in `diff`, which exits 2"
+    )
+    assert (EXIT_IDENTICAL, EXIT_DIFFERENT, EXIT_ERROR) == (0, 1, 2)
+    assert (
+        f"exit {EXIT_IDENTICAL} when every tensor is equal, {EXIT_DIFFERENT} when something differs"
+        in sentence
+    )
