@@ -295,3 +295,23 @@ def test_unsupported_suffix_is_refused_before_reading(tmp_path, capsys, name):
         "; name the output with one of those suffixes"
     )  # not "no tensor named 'nope'"
     assert not out.exists()
+
+
+def test_rgb_composite_png_has_no_colour_bar_and_says_how_it_was_scaled(tmp_path, capsys):
+    """Before: a grey colour bar beside the RGB composite, which reads no colour of it."""
+    torch.save({"conv1.weight": torch.randn(6, 3, 5, 5)}, tmp_path / "m.pth")
+    for normalize, scale_text in (("filter", "each filter scaled to ±1 by its own max |w|"),
+                                  ("global", "one scale for all filters, ±")):  # fmt: skip
+        out = tmp_path / f"{normalize}.png"
+        code, text, err = run_cli(capsys, "filters", tmp_path / "m.pth", "--tensor", "conv1.weight",
+                                  "--normalize", normalize, "--out", out)  # fmt: skip
+        assert code == 0 and "RGB composite" in text, err
+        grid = render.filter_grid(torch.load(tmp_path / "m.pth")["conv1.weight"], normalize,
+                                  min_tile_px=render.READABLE_TILE_PX, max_side=render.PNG_MAX_SIDE)  # fmt: skip
+        figure = render.grid_figure(grid, "conv1.weight", "m.pth")
+        with Image.open(out) as img:
+            np.testing.assert_array_equal(np.asarray(img), figure.rgb)
+        assert figure.colour_bar_box is None
+        y, x, h, w = figure.picture_box
+        assert (figure.rgb[y:, x + w + 1 :] == 255).all()  # nothing but paper right of the mosaic
+        assert scale_text in render.tensor_figures.grid_description(grid)

@@ -34,3 +34,12 @@ def test_cli_list_prints_binary_units(tmp_path, capsys):
     assert main(["list", str(path)]) == 0
     out = capsys.readouterr().out
     assert "1.95 MiB" in out and " MB" not in out
+
+
+def test_plural_is_singular_for_one_only():
+    from inspector.core.formatting import plural
+
+    assert plural(1, "buffer") == "1 buffer" and plural(0, "buffer") == "0 buffers"
+    assert plural(2, "shape mismatch", "shape mismatches") == "2 shape mismatches"
+    assert plural(1, "shape mismatch", "shape mismatches") == "1 shape mismatch"
+    assert plural(1200, "parameter", shown="1.2k") == "1.2k parameters"

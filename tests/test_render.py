@@ -382,13 +382,16 @@ def test_figure_keeps_the_picture_exact_and_adds_a_colour_bar_of_the_guis_map():
     assert no_bar.colour_bar_box is None and no_bar.rgb.shape[1] < fig.rgb.shape[1]
 
 
-def test_composite_figures_get_a_grey_bar_and_per_filter_scales_say_so():
+def test_composite_figures_have_no_colour_bar_and_per_filter_scales_say_so():
+    """Before: a grey bar from -1 to 1 beside an RGB picture, which no colour of it can be read on."""
     grid = render.filter_grid(conv_weight(4, 3, 3), min_tile_px=16)
     fig = render.grid_figure(grid, "conv1.weight", "m.pth")
-    y, x, h, w = fig.colour_bar_box
-    inside = fig.rgb[y + 1 : y + h - 1, x + w // 2]
-    assert tuple(inside[0]) == (255, 255, 255) and tuple(inside[-1]) == (0, 0, 0)
-    assert (inside[:, 0] == inside[:, 1]).all() and (inside[:, 1] == inside[:, 2]).all()
+    assert fig.colour_bar_box is None
+    single = render.grid_figure(render.filter_grid(conv_weight(4, 3, 3), channel=0, min_tile_px=16), "c", "m")
+    assert single.colour_bar_box is not None  # one channel keeps its diverging bar
+    glob = render.filter_grid(conv_weight(4, 3, 3), "global", min_tile_px=16)
+    assert render.grid_figure(glob, "conv1.weight", "m.pth").colour_bar_box is None
+    assert "one scale for all filters, ±" in render.tensor_figures.grid_description(glob)
     text = render.tensor_figures.grid_description(grid)
     assert text.startswith("4 filters in 2x2 tiles · RGB = input channels 0, 1, 2")
     assert "each filter scaled to ±1 by its own max |w|" in text

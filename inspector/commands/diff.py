@@ -3,7 +3,8 @@
 The table is sorted by relative L2 change (largest first), unchanged tensors last; ``--json`` prints
 ``{"tensors": [{"name", "changed", "max_abs", "rel_l2", ...}], "only_in_a": [...], "only_in_b": [...],
 "shape_mismatch": [...], "identical": bool}`` with null where a number has no meaning. Identical files print one
-"identical: ..." line instead of a table of unchanged rows.
+"identical: ..." line instead of a table of unchanged rows, and files that share no tensor name one "different:
+... share no tensor names (N only in A, M only in B)" line instead of an empty table.
 
 Exit status follows diff(1) and cmp(1), so scripts can test it: 0 when every tensor is equal, 1 when something
 differs, 2 on an error (one ``error:`` line).
@@ -59,8 +60,9 @@ def run(args) -> int:
 
 def print_identical(result) -> None:
     """One line rather than a table of "no" rows: nothing differs, so there is nothing to rank."""
-    count = len(result.tensors)
-    print(f"identical: {result.path_a} and {result.path_b}, {count} tensor{'s' if count != 1 else ''} equal")
+    from inspector.core.formatting import plural
+
+    print(f"identical: {result.path_a} and {result.path_b}, {plural(len(result.tensors), 'tensor')} equal")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
 
@@ -69,7 +71,21 @@ def _num(x) -> str:
     return "-" if x is None else f"{x:.4g}"
 
 
+def print_no_shared_names(result) -> None:
+    """Two files without a tensor name in common have nothing to compare: one line that says so (and how many
+    names each holds alone) instead of an empty table; the exit status is still "different"."""
+    print(
+        f"different: {result.path_a} and {result.path_b} share no tensor names ({len(result.only_in_a)} only "
+        f"in A, {len(result.only_in_b)} only in B); nothing to compare value by value (--json lists the names)"
+    )
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 def print_table(result, changed_only: bool = False) -> None:
+    if not result.tensors:
+        print_no_shared_names(result)
+        return
     rows = sorted(result.tensors, key=sort_key)
     if changed_only:
         rows = [r for r in rows if r.changed]
@@ -83,8 +99,11 @@ def print_table(result, changed_only: bool = False) -> None:
         table.append((r.display_name, shape, status, _num(r.max_abs), _num(r.rel_l2), pct))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     print(f"A: {result.path_a}\nB: {result.path_b}")
-    for row in table:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    if len(table) > 1:
+        for row in table:
+            print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    else:  # --changed, and every shared tensor is equal: the differences are names in one file only
+        print("no shared tensor changed")
     print(result.summary_line())
     for label, names in (("only in A", result.only_in_a), ("only in B", result.only_in_b)):
         if names:

@@ -6,7 +6,8 @@ tiles upscaled so a person can read them: a resnet18 ``conv1.weight`` (64x3x7x7)
 tensor without conv-sized kernels) is written as that heatmap, a vector (a bias) as its bar plot (a line beyond
 256 values), so that every picture of the Weights tab can be made headless. Each picture is a figure
 (:mod:`inspector.core.render.tensor_figures`): a title with the file, tensor, shape and what is shown, and a
-colour bar. The format is the one ``--out``'s suffix names (.png, .jpg, .jpeg).
+colour bar. The format is the one ``--out``'s suffix names (.png, .jpg, .jpeg). A quantized weight is drawn
+dequantized: the title says so, the line under it and the printed summary name the scale and zero point.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def channel_options(text: str, file: str, name: str, shape: tuple[int, ...]) -> 
 
 
 def run(args) -> int:
+    from inspector.core.checkpoint.packed_params import dequantized_note
     from inspector.core.errors import InspectorError
     from inspector.core.render import image_format, save_image, suggest_view, view_kind
 
@@ -94,6 +96,7 @@ def run(args) -> int:
         raise InspectorError(f"{args.file}: {suggest_view(shape, entry.key)}")
     options = channel_options(args.channel, args.file, entry.key, shape)
     draw = {"heatmap": draw_heatmap, "bars": draw_series}.get(kind, draw_grid)
+    options["values_note"] = dequantized_note(entry.dtype, entry.quantization) if entry.quantized else ""
     try:
         fig, what, note = draw(
             ckpt.tensor(entry), entry.key, shape, os.path.basename(args.file), args, options
@@ -102,6 +105,8 @@ def run(args) -> int:
         raise InspectorError(f"{args.file}: {exc.message}") from None
     fmt = save_image(fig.rgb, args.out)
     height, width = fig.rgb.shape[:2]
+    if options["values_note"]:
+        what += f", values {options['values_note']}"
     print(f"wrote {args.out}: {fmt} {width}x{height} px, {what}")
     if note:
         print(f"note: {note}")
@@ -110,23 +115,25 @@ def run(args) -> int:
 
 def draw_grid(tensor, name, shape, source, args, options):
     """(figure, summary, note) of a conv weight's filter mosaic."""
+    from inspector.core.formatting import plural
     from inspector.core.render import PNG_MAX_SIDE, READABLE_TILE_PX, filter_grid, grid_figure
 
+    values_note = options.get("values_note", "")
     grid = filter_grid(
         tensor,
         normalize=args.normalize,
         min_tile_px=READABLE_TILE_PX,
         max_side=PNG_MAX_SIDE,
         name=name,
-        **options,
+        **{k: v for k, v in options.items() if k != "values_note"},
     )
     what = "RGB composite" if grid.composite else (f"input channel {grid.channel}" if grid.channel is not None
                                                    else "one row per filter, one column per input channel")  # fmt: skip
     summary = (
-        f"{grid.filters_shown} filters of {name} {list(shape)} in {grid.rows}x{grid.cols} tiles of "
+        f"{plural(grid.filters_shown, 'filter')} of {name} {list(shape)} in {grid.rows}x{grid.cols} tiles of "
         f"{grid.tile_h}x{grid.tile_w} px, {what}, {args.normalize} normalisation (max |w| {grid.value_range[1]:.4g})"
     )
-    return grid_figure(grid, name, source), summary, grid.note
+    return grid_figure(grid, name, source, values_note), summary, grid.note
 
 
 def draw_heatmap(tensor, name, shape, source, args, options):
@@ -140,14 +147,16 @@ def draw_heatmap(tensor, name, shape, source, args, options):
         f"heatmap of {name} {list(shape)} drawn as {drawn} ({how}), "
         f"colours saturate beyond ±{heat.clip or heat.vmax:.4g}"
     )
-    return heatmap_figure(heat, name, source, shape), summary, ""
+    return heatmap_figure(heat, name, source, shape, options.get("values_note", "")), summary, ""
 
 
 def draw_series(tensor, name, shape, source, args, options):
     """(figure, summary, note) of a vector as the GUI's bar plot (a line beyond 256 values)."""
+    from inspector.core.formatting import plural
     from inspector.core.render import series_1d, series_figure
 
     series = series_1d(tensor)
     how = "" if series.factor == 1 else f", each point the {series.method} of {series.factor} values"
-    summary = f"{'bar' if series.style == 'bar' else 'line'} plot of {name} {list(shape)}: {series.length} values{how}"
-    return series_figure(series, name, source, shape), summary, ""
+    values = plural(series.length, "value")
+    summary = f"{'bar' if series.style == 'bar' else 'line'} plot of {name} {list(shape)}: {values}{how}"
+    return series_figure(series, name, source, shape, options.get("values_note", "")), summary, ""

@@ -14,6 +14,7 @@ import os
 import sys
 
 from inspector.commands.common import add_file_argument, load_or_fail
+from inspector.core.formatting import plural
 
 
 def add_parser(sub) -> None:
@@ -159,8 +160,9 @@ def _report(result, train, out: str, settings) -> dict:
 def _print_text(report: dict) -> None:
     print(f"data: {report['data']['spec']} ({report['data']['note']})")
     frozen_params = len(report["frozen_parameters"])
-    print(f"frozen: {frozen_params} parameters and {len(report['frozen']) - frozen_params} buffers; "
-          f"trainable: {len(report['trainable'])} parameters")  # fmt: skip
+    frozen_buffers = len(report["frozen"]) - frozen_params
+    print(f"frozen: {plural(frozen_params, 'parameter')} and {plural(frozen_buffers, 'buffer')}; "
+          f"trainable: {plural(len(report['trainable']), 'parameter')}")  # fmt: skip
     if report["updated_buffers"]:
         print(f"updated as allowed (--update-frozen-bn): {', '.join(report['updated_buffers'])}")
     print(

@@ -1,4 +1,9 @@
-"""``inspector stats FILE [--tensor NAME] [--json]``: exact min/max/mean/std/%zeros/NaN/Inf per tensor."""
+"""``inspector stats FILE [--tensor NAME] [--json]``: exact min/max/mean/std/%zeros/NaN/Inf per tensor.
+
+A quantized tensor's statistics are of its dequantized values (as torch's ``.dequantize()`` gives them): its
+line says so with the scale and zero point, and its JSON row has ``dequantized: true``, ``dequantized_note``
+and ``quantization``.
+"""
 
 from __future__ import annotations
 
@@ -30,19 +35,33 @@ def run(args) -> int:
             if args.tensor:
                 raise InspectorError(f"{ckpt.path}: {entry.key}: {exc.message}") from None
             stats = {"error": exc.message}
-        rows.append({"name": entry.name, "group": entry.group, **stats})
+        rows.append({"name": entry.name, "group": entry.group, **stats, **_dequantized_fields(entry)})
     if args.json:
         json.dump({"path": ckpt.path, "tensors": rows}, sys.stdout, indent=1, allow_nan=False)
         sys.stdout.write("\n")
         return 0
     for r in rows:
         label = f"{r['group']}/{r['name']}" if r["group"] else r["name"]
+        if r["dequantized"]:
+            label += f", {r['dequantized_note']}"
         if "error" in r:
             print(f"{label}: not computed: {r['error']}")
             continue
         print(f"{label}: min {_g(r['min'])}  max {_g(r['max'])}  mean {_g(r['mean'])}  std {_g(r['std'])}  "
               f"zeros {r['zeros_pct']:.2f}%  nan {r['nan']}  inf {r['inf']}")  # fmt: skip
     return 0
+
+
+def _dequantized_fields(entry) -> dict:
+    """``dequantized``: the numbers are of ``(q - zero_point) * scale``, not of the stored integers (a
+    quantized tensor); ``dequantized_note`` says with which scale and zero point (``quantization`` has them
+    all)."""
+    from inspector.core.checkpoint.packed_params import dequantized_note
+
+    if not entry.quantized:
+        return {"dequantized": False}
+    note = dequantized_note(entry.dtype, entry.quantization)
+    return {"dequantized": True, "dequantized_note": note, "quantization": entry.quantization}
 
 
 def _g(x) -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from inspector.core.formatting import plural
 from inspector.core.render.colormap import BACKGROUND_RGB
 
 if TYPE_CHECKING:
@@ -135,8 +136,8 @@ def fit_mosaic(grid: FilterGrid, aspect: float, rgb: np.ndarray | None = None) -
 def describe(grid: FilterGrid, fitted: FittedMosaic) -> str:
     """The layout in words, for the caption: '32 filters x 16 input channels in 2 bands of 16 filters'."""
     if grid.layout == "filters x channels":
-        text = f"{grid.filters_shown} filters x {grid.cols} input channels"
+        text = f"{plural(grid.filters_shown, 'filter')} x {plural(grid.cols, 'input channel')}"
         if fitted.cols > 1:
-            text += f" in {fitted.cols} bands of {fitted.rows} filters"
+            text += f" in {fitted.cols} bands of {plural(fitted.rows, 'filter')}"
         return text + ", row = filter, column = input channel"
-    return f"{grid.filters_shown} filters, {fitted.rows}x{fitted.cols} tiles"
+    return f"{plural(grid.filters_shown, 'filter')}, {fitted.rows}x{fitted.cols} tiles"

@@ -46,3 +46,12 @@ def format_count_short(n: int) -> str:
 def format_shape(shape: tuple[int, ...]) -> str:
     """``(64, 3, 3, 3)`` -> ``64×3×3×3``; a 0-d tensor is ``scalar``."""
     return "×".join(str(d) for d in shape) if shape else "scalar"
+
+
+def plural(count: int, noun: str, plural_noun: str = "", shown: str = "") -> str:
+    """``plural(1, "buffer")`` -> ``1 buffer``, ``plural(3, "buffer")`` -> ``3 buffers``, ``plural(2, "shape
+    mismatch", "shape mismatches")``; ``shown`` is the number as printed (``format_count_short``: ``1.2k``)
+    when it is not ``str(count)``. Every count the CLI and the GUI print goes through this, so none reads
+    "1 buffers"."""
+    word = noun if count == 1 else (plural_noun or f"{noun}s")
+    return f"{shown or count} {word}"

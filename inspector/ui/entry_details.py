@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from inspector.core.checkpoint.entry_tree import EntryNode
 from inspector.core.checkpoint.packed_params import describe_quantization
-from inspector.core.formatting import format_bytes, format_count, format_shape
+from inspector.core.formatting import format_bytes, format_count, format_shape, plural
 from inspector.ui.worker import WorkerSlot
 
 if TYPE_CHECKING:
@@ -251,7 +251,8 @@ class EntryDetails(QWidget):
             self.stats_status.show()
             self.stats_progress.hide()
             return
-        self.stats_status.setText(f"Computing statistics over {format_count(entry.numel)} elements…")
+        numel = plural(entry.numel, "element", shown=format_count(entry.numel))
+        self.stats_status.setText(f"Computing statistics over {numel}…")
         self.stats_status.show()
         self.stats_progress.setRange(0, 0)
         self.stats_progress.show()

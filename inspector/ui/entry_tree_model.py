@@ -22,7 +22,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QFont
 
 from inspector.core.checkpoint.entry_tree import EntryNode, build_entry_tree, iter_nodes, natural_key
-from inspector.core.formatting import format_bytes, format_count, format_shape
+from inspector.core.formatting import format_bytes, format_count, format_shape, plural
 
 if TYPE_CHECKING:
     from inspector.core.checkpoint.model import Checkpoint, TensorEntry
@@ -94,7 +94,8 @@ def tooltip_text(node: EntryNode) -> str:
     if entry is None:
         what = f"{node.class_name} " if node.class_name else ""
         return (
-            f"{node.path}\n{what}{node.count} tensors, {format_count(node.numel)} elements, "
+            f"{node.path}\n{what}{plural(node.count, 'tensor')}, "
+            f"{plural(node.numel, 'element', shown=format_count(node.numel))}, "
             f"{format_bytes(node.nbytes)}"
         )
     text = f"{entry.key}\n{format_shape(entry.shape)} {entry.dtype}, {format_count(entry.nbytes)} bytes"

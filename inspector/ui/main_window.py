@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from inspector.core.checkpoint.model import totals_line
 from inspector.core.errors import TrustRequiredError, UnsafeCheckpointError
+from inspector.core.formatting import plural
 from inspector.ui.column_sizing import chrome_width, fit_columns
 from inspector.ui.diff_view import DiffWindow
 from inspector.ui.entry_details import EntryDetails
@@ -563,10 +564,11 @@ class MainWindow(QMainWindow):
             return
         entries = self.checkpoint.entries
         visible = self.proxy.visible_entries() if self.proxy.filter_text() else entries
-        prefix = f"{len(visible)} of {len(entries)} tensors shown" if len(visible) != len(entries) else ""
+        shown = f"{len(visible)} of {plural(len(entries), 'tensor')} shown"
         numel, nbytes = sum(e.numel for e in visible), sum(e.nbytes for e in visible)  # follow the filter
         self.counts_label.setText(
-            f"{prefix or f'{len(entries)} tensors'} · {format_count(numel)} elements · {format_bytes(nbytes)}"
+            f"{shown if len(visible) != len(entries) else plural(len(entries), 'tensor')} · "
+            f"{plural(numel, 'element', shown=format_count(numel))} · {format_bytes(nbytes)}"
         )
 
     def _on_filter_text_changed(self, text: str) -> None:

@@ -13,7 +13,7 @@ from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QHeaderView, QTreeView, QVBoxLayout, QWidget
 
 from inspector.core.checkpoint.model import ESTIMATE_NOTE
-from inspector.core.formatting import format_bytes, format_count, format_shape
+from inspector.core.formatting import format_bytes, format_count, format_shape, plural
 
 if TYPE_CHECKING:
     from inspector.core.checkpoint.model import Checkpoint
@@ -37,7 +37,7 @@ def describe_value(value: Any) -> str:
     if isinstance(value, dict):
         return f"dict, {len(value)} keys"
     if isinstance(value, list | tuple | set | frozenset):
-        return f"{type(value).__name__}, {len(value)} items"
+        return f"{type(value).__name__}, {plural(len(value), 'item')}"
     if _is_tensor_like(value):
         dtype = str(value.dtype).removeprefix("torch.")
         return f"{type(value).__name__} {format_shape(tuple(value.shape))} {dtype}"

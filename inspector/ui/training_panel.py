@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.core.formatting import plural
 from inspector.ui.entry_tree_model import BYTES, DTYPE, KIND, NAME, SHAPE
 from inspector.ui.freeze_tree_model import FreezeTreeModel
 from inspector.ui.worker import WorkerSlot
@@ -450,7 +451,7 @@ class TrainingPanel(QWidget):
                  else f"frozen tensors CHANGED: {', '.join(result.frozen_changed)}")  # fmt: skip
         self.status.setText(
             f"validation accuracy {result.val_accuracy_before:.2%} → {result.val_accuracy_after:.2%}; {check} "
-            f"({len(result.checked)} tensors{_updated(result)}); {result.samples_per_second:.0f} images/s on "
+            f"({plural(len(result.checked), 'tensor')}{_updated(result)}); {result.samples_per_second:.0f} images/s on "
             f"{result.device}. Save as… writes a new checkpoint."
         )
         if self._run is not None:
@@ -465,7 +466,7 @@ class TrainingPanel(QWidget):
         self.save_button.setEnabled(True)
         changed = len(self.change_result.changed)
         self.results.setTabText(
-            CHANGES_TAB, f"Changes ({changed} of {len(self.change_result.tensors)} tensors)"
+            CHANGES_TAB, f"Changes ({changed} of {plural(len(self.change_result.tensors), 'tensor')})"
         )
         self.results.setTabEnabled(CHANGES_TAB, True)
         self.changes.set_result(self.change_result, self.session.checkpoint, self.trained)

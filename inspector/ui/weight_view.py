@@ -35,8 +35,10 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core import render
+from inspector.core.checkpoint.packed_params import dequantized_note
 from inspector.core.errors import InspectorError
 from inspector.core.filter_layout import FittedMosaic, choose_grid, describe, fit_mosaic
+from inspector.core.formatting import plural
 from inspector.core.jobs import Progress
 from inspector.ui.entry_details import stats_texts
 from inspector.ui.tensor_image import TensorImage
@@ -259,6 +261,7 @@ class WeightView(QWidget):
         self._source, self._tensor, self.picture, self.summary, self.kind = None, None, None, None, "empty"
         self.fitted, self._grid_rgb = None, None
         self.title.setText("")
+        self.values_note = ""
         self.info.setText("")
         self.hover_label.setText(" ")
         self._show_message(hint)
@@ -271,17 +274,23 @@ class WeightView(QWidget):
             self.forget_stats()
             self._checkpoint = checkpoint
         label = f"{entry.canonical_name or entry.name}  {list(entry.shape)} {entry.dtype}"
-        if entry.quantized:
-            label += ", shown dequantized"
+        values_note = dequantized_note(entry.dtype, entry.quantization) if entry.quantized else ""
+        if values_note:
+            label += f", shown {values_note}"
         key = f"{checkpoint.path}::{entry.key}"
-        self.show_tensor(label, lambda: checkpoint.tensor(entry), tuple(entry.shape), key)
+        self.show_tensor(label, lambda: checkpoint.tensor(entry), tuple(entry.shape), key, values_note)
 
-    def show_tensor(self, title: str, load: Callable[[], Any], shape: tuple[int, ...], key: str) -> None:
+    def show_tensor(
+        self, title: str, load: Callable[[], Any], shape: tuple[int, ...], key: str, values_note: str = ""
+    ) -> None:
         """Show the tensor ``load()`` returns (called on a worker thread); ``key`` names it in the stats cache.
+        ``values_note`` heads the statistics caption when the values are not the stored ones (a quantized
+        weight: "dequantized from qint8 with scale ..., zero point ...").
 
         :class:`inspector.ui.diff_view.DiffView` shows differences ``a - b`` through this.
         """
         self.clear()
+        self.values_note = values_note
         self._source = (title, load, tuple(shape), key)
         self.kind = render.view_kind(shape)
         self.title.setText(title)
@@ -363,7 +372,10 @@ class WeightView(QWidget):
         self.stats_progress.hide()
         self.histogram_curve.setData(hist.edges, hist.counts.astype(np.float64))
         texts = [f"{name} {value}" for name, value in stats_texts(stats).items()]
-        self.stats_label.setText("   ".join(texts[:4]) + "\n" + "   ".join(texts[4:]))
+        caption = "   ".join(texts[:4]) + "\n" + "   ".join(texts[4:])
+        if self.values_note:  # the numbers are of the dequantized values: say with which scale
+            caption = f"Statistics of the values {self.values_note}:\n{caption}"
+        self.stats_label.setText(caption)
         self.stats_shown.emit(summary)
 
     def _on_failed(self, message: str) -> None:
@@ -386,10 +398,12 @@ class WeightView(QWidget):
         # a mosaic larger than the screen averages instead of aliasing
         self.canvas.show_rgb(self.fitted.rgb, (lo, hi), axes=False, downsample=True)
         self.pages.setCurrentIndex(1)
+        # an RGB composite shows three channels in one colour: no single colour bar reads it, so it has none
+        # and the caption says how its colours were scaled
         self.colorbar.setVisible(not grid.composite)
         scale = f"each filter scaled to ±1 by its max {ABS_W}" if grid.normalize == "filter" else f"±{hi:.4g}"
         if grid.composite:
-            scale = "RGB = input channels 0-2, grey = 0"
+            scale = f"RGB = input channels 0-2, grey = 0, {scale}"
         self.info.setText("; ".join(filter(None, [describe(grid, self.fitted), scale, grid.note])))
 
     def _view_aspect(self) -> float:
@@ -446,7 +460,7 @@ class WeightView(QWidget):
             plot.plot(series.x, series.y, pen=pg.mkPen((33, 102, 172), width=1))
         plot.addLine(y=0, pen=pg.mkPen((150, 150, 150), style=Qt.PenStyle.DashLine))
         plot.autoRange()
-        text = f"{series.length} values"
+        text = plural(series.length, "value")
         if series.factor > 1:
             text += f"; each point the {series.method} of {series.factor} consecutive values"
         self.info.setText(text)

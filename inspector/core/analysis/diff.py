@@ -117,9 +117,11 @@ class DiffResult:
 
     def summary_line(self) -> str:
         """'5 tensors compared: 3 changed (1 shape mismatch), 2 unchanged; 1 only in A' - for table headers."""
+        from inspector.core.formatting import plural
+
         changed, mismatched = len(self.changed), len(self.shape_mismatch)
-        text = f"{len(self.tensors)} tensors compared: {changed} changed"
-        text += f" ({mismatched} shape mismatch{'es' if mismatched > 1 else ''})" if mismatched else ""
+        text = f"{plural(len(self.tensors), 'tensor')} compared: {changed} changed"
+        text += f" ({plural(mismatched, 'shape mismatch', 'shape mismatches')})" if mismatched else ""
         text += f", {len(self.tensors) - changed} unchanged"
         only = [
             f"{len(names)} only in {label}"

@@ -5,6 +5,12 @@ recognised architecture (``inspector.core.models.architectures``); what neither 
 BatchNorm's running statistics, ``num_batches_tracked`` and a few well-known buffer names, and every tensor
 that is not floating point, are buffers; the rest are parameters. Those rows carry ``kind_estimated`` so the
 tree, the table and the JSON can say it is a guess.
+
+The rule for the mark is per file, not per row: in a state dict that no architecture matched, every row of the
+model group is estimated, also the weights the listing reads out of quantized packed parameters
+(``fc._packed_params._packed_params`` -> ``fc.weight``, ``fc.bias``): the packed layout names them, but no
+module declares them, just as nothing declares the quantized conv's plain ``features.0.weight`` beside them.
+Where a module (pickled, TorchScript, trusted) or a recognised architecture declares the kinds, no row is.
 """
 
 from __future__ import annotations

@@ -207,11 +207,23 @@ class _Walker:
         self.listing.entries.append(entry)
         self.listing.tensors[entry.key] = tensor
 
-    def add_packed(self, prefix: str, group: str, where: str, named: dict[str, Any]) -> None:
+    def add_packed(
+        self, prefix: str, group: str, where: str, named: dict[str, Any], kind: str = "parameter"
+    ) -> None:
         """A quantized module's packed tensors as its parameters (``weight``, ``bias``; an RNN cell's
-        ``weight_ih``...); ``where`` is the place in the file they were read from."""
+        ``weight_ih``...); ``where`` is the place in the file they were read from.
+
+        ``kind="tensor"`` where no module declares them (a state dict): they are then typed like every other
+        row of the state dict, by ``kinds.estimate_model_kinds`` (marked estimated) or a known architecture,
+        so a quantized state dict's packed Linear weights and its plain conv weights carry the same mark."""
         for attr, tensor in named.items():
-            self.add(prefix + attr, group, tensor, "parameter", packed_in=where)
+            self.add(prefix + attr, group, tensor, kind, packed_in=where)
+
+    def add_output_qparams(self, prefix: str, group: str, qparams: dict[str, Any]) -> None:
+        """A quantized module's output ``scale``/``zero_point``, kept as Python numbers in a pickled module or
+        TorchScript archive, as the 0-dim buffers its state dict has (``packed_params.output_qparams``)."""
+        for attr, tensor in qparams.items():
+            self.add(prefix + attr, group, tensor, "buffer")
 
     def _device_of(self, tensor: Any) -> str:
         import torch
@@ -255,8 +267,16 @@ class _Walker:
             if value is not None and is_tensor(value) and name not in non_persistent:
                 self.add(prefix + str(name), group, value, "buffer")
         packed = packed_params.module_packed(state)
+        qparams = packed_params.output_qparams(state, obj.stub_name, packed is not None) or {}
+        # the state dict's order: a Linear writes scale, zero_point before its _packed_params submodule's
+        # weight and bias, a conv writes weight, bias, scale, zero_point
+        linear_order = packed is not None and packed[0] not in state
+        if linear_order:
+            self.add_output_qparams(prefix, group, qparams)
         if packed is not None:
             self.add_packed(prefix, group, prefix + packed[0], packed[1])
+        if not linear_order:
+            self.add_output_qparams(prefix, group, qparams)
         if depth < 64:
             for name, sub in _items(state.get("_modules")):
                 if packed is not None and name == packed_params.PACKED_KEY:
@@ -332,7 +352,7 @@ class _Walker:
                     packed = packed_state_weights(k, v)
                     if packed is not None:
                         names, where, weight_bias = packed
-                        self.add_packed(prefix + names, group, prefix + where, weight_bias)
+                        self.add_packed(prefix + names, group, prefix + where, weight_bias, "tensor")
                     else:
                         self.container(v, group, f"{prefix}{k}.", depth + 1)
             elif isinstance(obj, list | tuple):

@@ -22,6 +22,7 @@ Every expected failure is an :class:`InspectorError` whose one-line message name
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
 import warnings
@@ -36,10 +37,11 @@ from inspector.core.checkpoint.safe_unpickle import GlobalsRecord
 from inspector.core.checkpoint.sniff import Sniffed, sniff_source
 from inspector.core.checkpoint.torch_readers import read_torch
 from inspector.core.checkpoint.wrappers import decompress, unwrap_archive
-from inspector.core.errors import Fix, InspectorError
+from inspector.core.errors import Fix, InspectorError, InspectorWarning
 from inspector.core.jobs import Job, Progress, run_job
 
 STAGES = 5
+log = logging.getLogger(__name__)
 MAX_UNWRAP = 3
 
 
@@ -79,7 +81,7 @@ def iter_load_checkpoint(path, trust: bool = False, resolve: bool = True) -> Job
         ckpt = _read(path, source, sniffed, trust, ctx)
     ckpt.compression = compression
     ckpt.file_identity = identity
-    ckpt.warnings += list(dict.fromkeys(str(w.message).splitlines()[0] for w in caught))[:10]
+    ckpt.warnings += own_warnings(caught)
     if resolve:
         yield Progress(3, STAGES, "resolving architecture")
         from inspector.core.models.architectures import resolve_architecture
@@ -89,6 +91,21 @@ def iter_load_checkpoint(path, trust: bool = False, resolve: bool = True) -> Job
     map_optimizer_state(ckpt)  # state.0.exp_avg -> "exp_avg of conv1.weight"
     yield Progress(STAGES, STAGES, "done")
     return ckpt
+
+
+def own_warnings(caught: list[warnings.WarningMessage], limit: int = 10) -> list[str]:
+    """The first lines of the warnings that are the inspector's own (:class:`InspectorWarning`: something
+    about the file), each once. Everything else torch says while reading (TypedStorage and quantized-tensor
+    deprecations, ``torch.jit.load`` notices) is about torch, not the file: logged at debug level only, so
+    neither ``list --json``'s ``warnings`` nor the window's Warnings section shows it."""
+    own: list[str] = []
+    for w in caught:
+        first_line = str(w.message).splitlines()[0] if str(w.message) else w.category.__name__
+        if issubclass(w.category, InspectorWarning):
+            own.append(first_line)
+        else:
+            log.debug("%s while reading: %s", w.category.__name__, first_line)
+    return list(dict.fromkeys(own))[:limit]
 
 
 # -- stage 1: checks and unwrapping --------------------------------------------------------------------------

@@ -47,7 +47,9 @@ class TensorEntry:
     attr: str = ""
     device: str = "cpu"
     quantized: bool = False
-    kind_estimated: bool = False  # parameter/buffer guessed from the name: no module, no known architecture
+    kind_estimated: bool = (
+        False  # parameter/buffer guessed from name and dtype: no module, no known architecture
+    )
     state_of: str = ""  # optimizer state: the canonical name of the parameter it belongs to ("conv1.weight")
     quantization: dict | None = (
         None  # quantized tensors: scheme, scale/zero point (packed_params.quantization_of)
@@ -114,17 +116,25 @@ class Totals:
         return dict(self.__dict__)
 
 
-ESTIMATE_NOTE = "* kind estimated from the name (no module and no known architecture)"
+# The rule: a kind is estimated (``*``) when nothing in the file declares it, i.e. a state dict whose weights
+# match no known architecture; then every row of the model group is typed by its name and dtype, the weights
+# read out of quantized packed parameters too. A pickled module, TorchScript or a recognised architecture
+# declares kinds, so none of their rows is marked.
+ESTIMATE_NOTE = (
+    "* kind estimated from the name and dtype (no module and no known architecture: every row of the "
+    "state dict is a guess, packed quantized weights too)"
+)
 
 
 def totals_line(t: Totals) -> str:
     """The one-line total the CLI prints and the status bar shows: the sums of the rows."""
-    from inspector.core.formatting import format_bytes, format_count_short
+    from inspector.core.formatting import format_bytes, format_count_short, plural
 
     star = "*" if t.parameters_estimated else ""
+    parameters = plural(t.parameters, "parameter", shown=format_count_short(t.parameters))
     line = (
-        f"{t.entries} tensors, {format_count_short(t.parameters)} parameters{star} "
-        f"({format_count_short(t.trainable)} trainable), {t.buffers} buffers{star}, {format_bytes(t.bytes)}"
+        f"{plural(t.entries, 'tensor')}, {parameters}{star} "
+        f"({format_count_short(t.trainable)} trainable), {plural(t.buffers, 'buffer')}{star}, {format_bytes(t.bytes)}"
     )
     return f"{line}; {ESTIMATE_NOTE}" if t.parameters_estimated else line
 

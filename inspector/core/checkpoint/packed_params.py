@@ -158,6 +158,31 @@ def module_packed(state: Mapping) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+QFUNCTIONAL_CLASS = "QFunctional"  # torch.ao.nn.quantized's FloatFunctional replacement: no packed weights
+
+
+def output_qparams(state: Mapping, class_name: str, packed: bool) -> dict[str, Any] | None:
+    """``{"scale": tensor, "zero_point": tensor}``: a quantized module's output quantization as its state
+    dict has it, else None.
+
+    Quantized conv and Linear modules (static, dynamic, fused, sparse) and ``QFunctional`` keep ``scale`` and
+    ``zero_point`` as plain Python numbers, and their ``_save_to_state_dict`` writes them as
+    ``torch.tensor(self.scale)`` (0-dim float32) and ``torch.tensor(self.zero_point)`` (0-dim int64). A
+    pickled module or TorchScript archive holds only the numbers; listing them the same way makes the three
+    forms of one model list, and diff, alike. Other quantized modules with a Python ``scale`` (ELU, Softmax,
+    PReLU) do not save it, so only modules with packed weights (``packed``) or ``QFunctional`` get them."""
+    import torch
+
+    if not (packed or class_name.rsplit(".", 1)[-1] == QFUNCTIONAL_CLASS):
+        return None
+    scale, zero_point = state.get("scale"), state.get("zero_point")
+    if not isinstance(scale, float | int) or isinstance(scale, bool):
+        return None
+    if not isinstance(zero_point, int) or isinstance(zero_point, bool):
+        return None
+    return {"scale": torch.tensor(float(scale)), "zero_point": torch.tensor(zero_point, dtype=torch.int64)}
+
+
 def conv_module_state(state: Any) -> dict | None:
     """A quantized conv module's ``__getstate__`` tuple as the attribute dict of a module, else None.
 
@@ -212,4 +237,26 @@ def describe_quantization(info: dict | None) -> str:
     zero_points = info.get("zero_points")
     if zero_points is not None and len(set(zero_points)) == 1:
         text += f", zero point {zero_points[0]}"
+    return text
+
+
+def dequantized_note(dtype: str, info: dict | None) -> str:
+    """What to say wherever a quantized tensor's values are shown or summarised: they are not the stored
+    integers but ``(q - zero_point) * scale``, so every caption names the scale and zero point used:
+    ``dequantized from qint8 with scale 0.0067, zero point 63``, or per channel ``dequantized from qint8
+    with per-channel scales 0.00188 to 0.00196 (axis 0, 3 channels), zero point 0``."""
+    text = f"dequantized from {dtype}"
+    if not info:
+        return text
+    if "scale" in info:
+        return f"{text} with scale {info['scale']:.4g}, zero point {info['zero_point']}"
+    channels = f"axis {info['axis']}, {info['channels']} channels"
+    if "scale_min" in info:
+        text += f" with per-channel scales {info['scale_min']:.4g} to {info['scale_max']:.4g} ({channels})"
+    else:
+        text += f" with per-channel scales ({channels})"
+    zero_points = info.get("zero_points")
+    if zero_points:
+        lo, hi = min(zero_points), max(zero_points)
+        text += f", zero point {lo}" if lo == hi else f", zero points {lo} to {hi}"
     return text

@@ -81,10 +81,12 @@ class VerifyReport:
         }  # fmt: skip
 
     def summary_line(self) -> str:
-        verdict = "ok" if self.ok else f"{len(self.damaged)} damaged record(s)"
+        from inspector.core.formatting import plural
+
+        verdict = "ok" if self.ok else plural(len(self.damaged), "damaged record")
         return (
-            f"{self.file}: {verdict}: {self.records_checked} records and {self.tensors_checked} tensors checked "
-            f"({self.format})"
+            f"{self.file}: {verdict}: {plural(self.records_checked, 'record')} and "
+            f"{plural(self.tensors_checked, 'tensor')} checked ({self.format})"
         )
 
 
