@@ -56,7 +56,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--out", required=True, metavar="OUT.pth", help="the new checkpoint (never the input file)"
     )
-    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists (never the input file)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=run)
 
@@ -94,7 +94,8 @@ def run(args) -> int:
         show = None if args.json or not world.is_main else _printer()
         result = run_job(iter_guarded(iter_logged_finetune(train), train.device, settings.batch_size), show)
         if world.is_main:
-            atomic_torch_save(checkpoint_dict(result, train, os.path.abspath(args.file), base_sha), out)
+            saved = checkpoint_dict(result, train, os.path.abspath(args.file), base_sha)
+            atomic_torch_save(saved, out, base=args.file, overwrite=args.force)  # never the input
         distributed.barrier(world)
     finally:
         distributed.finish(world)
