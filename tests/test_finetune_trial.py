@@ -3,6 +3,7 @@ base file is refused, every numeric flag is checked up front, saved files get th
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -72,3 +73,146 @@ def test_saved_files_get_the_umask_mode_and_replaced_ones_keep_theirs(tmp_path):
     finally:
         os.umask(old)
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_freeze_is_repeatable_and_additive(base, data_root, tmp_path, capsys):
+    out = tmp_path / "o.pth"
+    assert main(finetune(base, data_root, out, "--freeze", "conv1", "--freeze", "bn1,,fc1.*", "--json")) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["frozen_parameters"] == ["conv1.weight", "conv1.bias", "bn1.weight", "bn1.bias",
+                                           "fc1.weight", "fc1.bias"]  # fmt: skip
+    assert "bn1.running_mean" in report["frozen"] and report["notes"] == []
+    assert torch.load(out, weights_only=True)["hyper_parameters"]["freeze"] == ["conv1", "bn1", "fc1.*"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--epochs", "0"], "--epochs 0: give at least 1"),
+        (["--lr", "-1"], "--lr -1: give a number above 0"),
+        (["--lr", "nan"], "--lr nan: give a number above 0"),
+        (["--batch-size", "0"], "--batch-size 0: give at least 1"),
+        (["--weight-decay", "-1"], "--weight-decay -1: give 0 or more"),
+        (["--optimizer", "sgd", "--momentum", "1"], "--momentum 1: give a number in [0, 1)"),
+        (["--optimizer", "adam", "--momentum", "0.5"], "--momentum applies to --optimizer sgd only"),
+        (["--freeze-all-but-last", "-1"], "--freeze-all-but-last -1: give 0 or more"),
+        (["--freeze-all-but-last", "6"], "--freeze-all-but-last 6: the model has 5 modules with parameters"),
+        (["--new-head", "0"], "--new-head 0: give the number of classes, at least 2"),
+        (["--freeze", "conv["], "--freeze pattern 'conv[' is an invalid glob pattern"),
+        (["--freeze", "nosuch"], "--freeze pattern 'nosuch' matches no parameter or module"),
+    ],
+)
+def test_each_bad_flag_is_named_with_the_file(base, data_root, tmp_path, capsys, flags, said):
+    out = tmp_path / "o.pth"
+    with _no_warnings():
+        code = main(finetune(base, data_root, out, *flags))
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith(f"error: {base}: {said}") and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def _no_warnings():
+    import warnings
+
+    class Strict:
+        def __enter__(self):
+            self.ctx = warnings.catch_warnings()
+            self.ctx.__enter__()
+            warnings.simplefilter("error")  # torch's UserWarning for a zero-class head must not happen
+
+        def __exit__(self, *exc):
+            self.ctx.__exit__(*exc)
+
+    return Strict()
+
+
+@pytest.mark.parametrize("flags", [[], ["--freeze", ",,"], ["--freeze-all-but-last", "5"]])
+def test_nothing_frozen_is_said_not_certified(base, data_root, tmp_path, capsys, flags):
+    assert main(finetune(base, data_root, tmp_path / "o.pth", *flags)) == 0
+    out = capsys.readouterr().out
+    assert "note: nothing frozen: " in out and "frozen tensors: nothing frozen" in out
+    assert "bitwise unchanged" not in out
+
+
+def test_fashion_mnist_missing_is_called_fashion_mnist(base, data_root, tmp_path, capsys):
+    assert (
+        main(
+            ["finetune", str(base), "--data", f"fashion-mnist:{data_root}", "--out", str(tmp_path / "o.pth")]
+        )
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "no Fashion-MNIST test split" in err and "no MNIST" not in err
+
+
+def test_help_shows_defaults_and_freeze_chooses_what_is_frozen(capsys):
+    with pytest.raises(SystemExit):
+        main(["finetune", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for shown in ("passes over the training set (default: 1)", "learning rate (default: 0.001)",
+                  "images per step (default: 128)", "(default: adam)", "(default: none)", "(default: auto)",
+                  "(default: 0)", "what is frozen:", "repeat it to add more", "SGD momentum, in [0, 1) (default: 0.9)"):  # fmt: skip
+        assert shown in text, shown
+
+
+def _flip_in_conv1_weight(path) -> None:
+    """One byte flipped inside conv1.weight's record (found by content), as a bad download would."""
+    import struct
+    import zipfile
+
+    raw = torch.load(path, weights_only=True)["model_state_dict"]["conv1.weight"].numpy().tobytes()
+    with zipfile.ZipFile(path) as z:
+        info = next(i for i in z.infolist() if "/data/" in i.filename and z.read(i) == raw)
+    data = bytearray(path.read_bytes())
+    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26 : info.header_offset + 30])
+    data[info.header_offset + 30 + name_len + extra_len + 5] ^= 0x40
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_base_file_is_refused_before_training(base, data_root, tmp_path, capsys):
+    _flip_in_conv1_weight(base)
+    out = tmp_path / "o.pth"
+    assert main(finetune(base, data_root, out, "--freeze", "conv1")) == 1
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert err[-1].startswith(f"error: {base}: damaged tensors model_state_dict/conv1.weight (crc mismatch)")
+    assert "re-download or restore it" in err[-1] and "--no-verify" in err[-1]
+    assert not out.exists() and "bitwise unchanged" not in captured.out and "epoch 1" not in captured.err
+    assert main(finetune(base, data_root, out, "--freeze", "conv1", "--no-verify", "--json")) == 0  # as asked
+    assert json.loads(capsys.readouterr().out)["frozen_unchanged"] is True
+    saved = torch.load(out, weights_only=True)
+    assert saved["hyper_parameters"]["verify"] is False
+
+
+def test_the_check_is_a_stage_of_the_job_and_the_window_wording(base, data_root):
+    from inspector.commands.common import load_or_fail
+    from inspector.core.jobs import run_job
+    from inspector.core.training.loop import iter_finetune
+    from inspector.core.training.prepare import prepare_run
+    from inspector.core.training.settings import FinetuneSettings
+
+    run = prepare_run(
+        load_or_fail(str(base)), FinetuneSettings(data=f"mnist:{data_root}", limit=20, batch_size=16)
+    )
+    messages = []
+    run_job(iter_finetune(run), lambda p: messages.append(p.message))
+    assert messages[0].startswith("checking the base file") and "validation" in " ".join(messages)
+    _flip_in_conv1_weight(base)
+    run = prepare_run(
+        load_or_fail(str(base)), FinetuneSettings(data=f"mnist:{data_root}", limit=20, batch_size=16)
+    )
+    with pytest.raises(InspectorError) as damaged:
+        run_job(iter_finetune(run))
+    assert "File › Verify…" in damaged.value.gui_message and "--no-verify" not in damaged.value.gui_message
+
+
+def test_safetensors_base_trains_as_before(data_root, tmp_path, capsys):
+    from safetensors.torch import save_file
+
+    from inspector.core.models.demo import MnistCNN
+
+    torch.manual_seed(0)
+    path = tmp_path / "demo.safetensors"
+    save_file(MnistCNN().state_dict(), str(path))
+    assert main(finetune(path, data_root, tmp_path / "o.pth", "--freeze", "conv1")) == 0
+    assert "bitwise unchanged" in capsys.readouterr().out

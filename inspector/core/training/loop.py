@@ -63,6 +63,9 @@ class FinetuneRun:
     device: Any
     world: Any  # distributed.World
     architecture: str = ""
+    base_path: str = (
+        ""  # the file fine-tuned, checked with verify first (settings.verify); "" skips the check
+    )
 
 
 @dataclass
@@ -221,6 +224,10 @@ def iter_finetune(run: FinetuneRun, writer=None) -> Job[FinetuneResult]:
     from inspector.core.training import distributed
 
     s, module, device = run.settings, run.module, run.device
+    if s.verify and run.base_path:
+        from inspector.core.training.base_check import iter_check_base
+
+        yield from iter_check_base(run.base_path)
     torch.manual_seed(s.seed)
     apply_freeze(module, run.plan)
     frozen_names = set(run.plan.frozen)
