@@ -19,9 +19,10 @@ DAMAGED_FIX = Fix(
 NAMES_SHOWN = 6
 
 
-def iter_check_base(path: str) -> Job[object]:
-    """Verify ``path``; yields :class:`Progress` (bytes checked), returns the report (None: not checkable).
-    Raises :class:`InspectorError` naming the damaged tensors when a record fails its check."""
+def iter_check_base(path: str, steps: int = 0) -> Job[object]:
+    """Verify ``path``; yields :class:`Progress` at step 0 of the run's ``steps`` (the share of bytes checked is
+    in the message, so the run's bar and ETA stay in training steps); returns the report (None: not
+    checkable). Raises :class:`InspectorError` naming the damaged tensors when a record fails its check."""
     from inspector.core.checkpoint.verify import iter_verify
 
     job = iter_verify(path)
@@ -32,7 +33,8 @@ def iter_check_base(path: str) -> Job[object]:
             except StopIteration as stop:
                 report = stop.value
                 break
-            yield Progress(record.done, record.total, f"checking the base file: {record.message}")
+            share = f" ({record.done / record.total:.0%})" if record.total else ""
+            yield Progress(0, steps, f"checking the base file's records{share}")
     except InspectorError:
         return None  # the loader opened it; verify has nothing to add for this format
     finally:

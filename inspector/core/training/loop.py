@@ -224,10 +224,6 @@ def iter_finetune(run: FinetuneRun, writer=None) -> Job[FinetuneResult]:
     from inspector.core.training import distributed
 
     s, module, device = run.settings, run.module, run.device
-    if s.verify and run.base_path:
-        from inspector.core.training.base_check import iter_check_base
-
-        yield from iter_check_base(run.base_path)
     torch.manual_seed(s.seed)
     apply_freeze(module, run.plan)
     frozen_names = set(run.plan.frozen)
@@ -244,6 +240,10 @@ def iter_finetune(run: FinetuneRun, writer=None) -> Job[FinetuneResult]:
     batches = math.ceil(per_rank / s.batch_size)
     schedule = make_schedule(optimizer, s, batches)
     loss_fn = torch.nn.CrossEntropyLoss()
+    if s.verify and run.base_path:  # before any step: a damaged base file is refused, not certified
+        from inspector.core.training.base_check import iter_check_base
+
+        yield from iter_check_base(run.base_path, batches * s.epochs)
     yield Progress(0, batches * s.epochs, "measuring validation accuracy before training")
     val_before = yield from iter_evaluate(module, run.data.val, run.batch_preprocess, device, 0, batches * s.epochs,
                                           "validation accuracy before training")  # fmt: skip
