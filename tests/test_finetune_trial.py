@@ -216,3 +216,32 @@ def test_safetensors_base_trains_as_before(data_root, tmp_path, capsys):
     save_file(MnistCNN().state_dict(), str(path))
     assert main(finetune(path, data_root, tmp_path / "o.pth", "--freeze", "conv1")) == 0
     assert "bitwise unchanged" in capsys.readouterr().out
+
+
+def test_cli_diff_lists_parameters_then_buffers_then_optimizer_state(tmp_path, capsys):
+    from inspector.core.models.demo import MnistCNN
+
+    torch.manual_seed(0)
+    state = MnistCNN().state_dict()
+
+    def save(name, scale):
+        tuned = {k: (v * scale if v.is_floating_point() else v) for k, v in state.items()}
+        groups = [{"lr": 1e-3, "params": [0]}]
+        opt = {"state": {0: {"exp_avg": torch.full((16, 1, 3, 3), scale**4)}}, "param_groups": groups}
+        path = tmp_path / name
+        torch.save({"model_state_dict": tuned, "optimizer_state_dict": opt}, path)
+        return str(path)
+
+    a, b = save("a.pth", 1.0), save("b.pth", 1.01)
+    assert main(["diff", a, b, "--changed"]) == 1  # num_batches_tracked, unchanged, is left out
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()[3:14]]
+    assert len(names) == 11 and "bn1.running_var" in names
+    kinds = [
+        "optimizer" if n.startswith("optimizer") else "buffer" if "running" in n else "parameter"
+        for n in names
+    ]
+    assert kinds[0] == "parameter" and kinds == sorted(kinds, key=["parameter", "buffer", "optimizer"].index)
+    assert (
+        main(["diff", a, b, "--sort", "rel_l2"]) == 1
+    )  # the old order, on request: the largest rel_l2 first
+    assert capsys.readouterr().out.splitlines()[3].startswith("optimizer_state_dict/state.0.exp_avg")
