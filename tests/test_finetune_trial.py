@@ -245,3 +245,24 @@ def test_cli_diff_lists_parameters_then_buffers_then_optimizer_state(tmp_path, c
         main(["diff", a, b, "--sort", "rel_l2"]) == 1
     )  # the old order, on request: the largest rel_l2 first
     assert capsys.readouterr().out.splitlines()[3].startswith("optimizer_state_dict/state.0.exp_avg")
+
+
+def test_a_fine_tuned_files_frozen_list_sets_trainable(base, data_root, tmp_path, capsys):
+    from inspector.core.checkpoint.loader import load_checkpoint
+
+    out = tmp_path / "tuned.pth"
+    assert main(finetune(base, data_root, out, "--freeze", "conv1,bn1")) == 0
+    capsys.readouterr()
+    assert main(["list", str(out), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    rows = {r["name"]: r for r in (listed["entries"] if isinstance(listed, dict) else listed)}
+    assert rows["conv1.weight"]["requires_grad"] is False and rows["bn1.bias"]["requires_grad"] is False
+    assert rows["fc1.weight"]["requires_grad"] is True
+    assert rows["conv1.weight"]["trainable_source"] == "frozen list"
+    ckpt = load_checkpoint(str(out))
+    assert (
+        ckpt.totals.trainable == sum(e.numel for e in ckpt.entries if e.kind == "parameter") - 16 * 9 - 16 * 3
+    )
+    plain = load_checkpoint(str(base))  # no frozen list: inferred, all train
+    weight = next(e for e in plain.entries if e.name == "conv1.weight")
+    assert weight.requires_grad and weight.trainable_source == "inferred"
