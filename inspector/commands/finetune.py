@@ -48,7 +48,10 @@ def add_parser(sub) -> None:
         "--batch-size", type=int, default=128, metavar="N", help="images per step (default: %(default)s)"
     )
     p.add_argument(
-        "--optimizer", default="adam", choices=("sgd", "adam", "adamw"), help="(default: %(default)s)"
+        "--optimizer",
+        default="adam",
+        choices=("sgd", "adam", "adamw"),
+        help="SGD with momentum, Adam or AdamW (default: %(default)s)",
     )
     p.add_argument(
         "--momentum", type=float, metavar="F", help=f"SGD momentum, in [0, 1) (default: {SGD_MOMENTUM})"
