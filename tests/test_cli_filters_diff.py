@@ -210,7 +210,7 @@ def test_diff_json_interface(before_after, capsys):
 
 
 def test_diff_table_is_sorted_by_rel_l2(before_after, capsys):
-    code, out, _ = run_cli(capsys, "diff", *before_after)
+    code, out, _ = run_cli(capsys, "diff", *before_after, "--sort", "rel_l2")  # the default: as the GUI reads
     assert code == 1
     lines = out.splitlines()
     names = [line.split()[0] for line in lines[3:7]]

@@ -87,8 +87,9 @@ def test_cli_finetune_out_of_memory_names_device_cpu_and_saves_nothing(monkeypat
     assert main(args) == 1
     err = capsys.readouterr().err
     assert (
-        err.startswith("error: out of GPU memory on cpu") and "--device cpu" in err and "Traceback" not in err
-    )
+        err.startswith(f"error: {base}: out of GPU memory on cpu") and "--device cpu" in err
+        and "Traceback" not in err
+    )  # fmt: skip
     assert not out.exists()
     assert main([*args, "--device", "cpu"]) == 0 and out.exists()
 

@@ -67,7 +67,7 @@ def test_ticking_the_tree_writes_patterns_and_the_tree_follows_the_box(panel):
     assert tree.isColumnHidden(1) and not tree.isColumnHidden(0)
 
 
-def test_a_short_run_draws_curves_checks_frozen_and_saves(qtbot, panel, tmp_path):
+def test_a_short_run_draws_curves_checks_frozen_and_saves(qtbot, panel, tmp_path, monkeypatch):
     panel.start()
     qtbot.waitUntil(lambda: panel.result is not None, timeout=TIMEOUT)
     result = panel.result
@@ -94,6 +94,15 @@ def test_a_short_run_draws_curves_checks_frozen_and_saves(qtbot, panel, tmp_path
     assert saved["frozen"][:2] == ["conv1.weight", "conv1.bias"]
     assert panel.save(panel.session.checkpoint.path) is None  # never over the base file without confirming
     assert "being fine-tuned" in panel.status.text()
+    assert "(or confirm overwrite)" in panel.status.text() and "--force" not in panel.status.text()
+    from PySide6.QtWidgets import QMessageBox  # confirmed: the GUI may replace the base file (the CLI never)
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    base = panel.session.checkpoint.path
+    os.chmod(base, 0o640)
+    assert panel.save(base, confirm=True) == os.path.abspath(base)
+    assert torch.load(base, weights_only=True)["frozen"] == saved["frozen"]
+    assert os.stat(base).st_mode & 0o777 == 0o640  # a replaced file keeps its mode
 
 
 def test_cancel_stops_between_batches(qtbot, panel):

@@ -1,6 +1,8 @@
 """``inspector diff A B [--json]``: which tensors changed between two checkpoints, and by how much.
 
-The table is sorted by relative L2 change (largest first), unchanged tensors last; ``--json`` prints
+The table is read as the compare window reads (:func:`~inspector.core.analysis.diff_order.review_key`: changed
+first, parameters before buffers before optimizer state, largest relative change first); ``--sort rel_l2`` gives
+the plain relative-L2 order. ``--json`` prints
 ``{"tensors": [{"name", "changed", "max_abs", "rel_l2", ...}], "only_in_a": [...], "only_in_b": [...],
 "shape_mismatch": [...], "identical": bool}`` with null where a number has no meaning. Identical files print one
 "identical: ..." line instead of a table of unchanged rows, and files that share no tensor name one "different:
@@ -29,6 +31,8 @@ def add_parser(sub) -> None:
     p.add_argument("file_b", metavar="B", help="second checkpoint")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--changed", action="store_true", help="list only tensors that changed")
+    p.add_argument("--sort", choices=("kind", "rel_l2"), default="kind",
+                   help="table order: kind (parameters, buffers, then the rest, as the GUI) or rel_l2 (default: %(default)s)")  # fmt: skip
     p.add_argument(
         "--trust", action="store_true", help="import the classes the files name (runs code from them)"
     )
@@ -45,16 +49,19 @@ def sort_key(row) -> tuple:
 
 
 def run(args) -> int:
-    from inspector.core.analysis.diff import diff_checkpoints
+    from inspector.core.analysis.diff import iter_diff_files
+    from inspector.core.analysis.diff_order import entry_kinds
+    from inspector.core.jobs import run_job
 
-    result = diff_checkpoints(args.file, args.file_b, trust=args.trust)
+    result, ckpt_a, ckpt_b = run_job(iter_diff_files(args.file, args.file_b, trust=args.trust))
+    kinds = entry_kinds(result, ckpt_a, ckpt_b) if getattr(args, "sort", "kind") == "kind" else None
     if args.json:
         json.dump(result.to_json(), sys.stdout, indent=1, allow_nan=False)
         sys.stdout.write("\n")
     elif result.identical:
         print_identical(result)
     else:
-        print_table(result, changed_only=args.changed)
+        print_table(result, changed_only=args.changed, kinds=kinds)
     return EXIT_IDENTICAL if result.identical else EXIT_DIFFERENT
 
 
@@ -82,11 +89,14 @@ def print_no_shared_names(result) -> None:
         print(f"warning: {warning}", file=sys.stderr)
 
 
-def print_table(result, changed_only: bool = False) -> None:
+def print_table(result, changed_only: bool = False, kinds: dict[str, str] | None = None) -> None:
+    """``kinds`` (match name -> parameter/buffer/...): the GUI's reading order; None: by ``sort_key``."""
+    from inspector.core.analysis.diff_order import table_order
+
     if not result.tensors:
         print_no_shared_names(result)
         return
-    rows = sorted(result.tensors, key=sort_key)
+    rows = table_order(result, kinds) if kinds is not None else sorted(result.tensors, key=sort_key)
     if changed_only:
         rows = [r for r in rows if r.changed]
     table = [("name", "shape", "changed", "max|a-b|", "rel_l2", "elements changed")]

@@ -185,6 +185,8 @@ class EntryDetails(QWidget):
         self.title.setText(f"{entry.state_label}   ({entry.name})" if entry.state_label else name)
         module = entry.module + (f" ({module_class})" if module_class else "")
         trainable = ("yes" if entry.requires_grad else "no") if entry.kind == "parameter" else "—"
+        if entry.kind == "parameter" and entry.trainable_source == "frozen list":
+            trainable += " (from the file's frozen list, written by fine-tuning)"
         texts = {
             "Key": entry.key,
             "Group": entry.group or "—",

@@ -105,6 +105,10 @@ def tooltip_text(node: EntryNode) -> str:
         text += "\nattribute: a plain tensor attribute of its module, not in its state_dict"
     if entry.packed_in:
         text += f"\nread from {entry.packed_in} (packed parameters of a quantized module)"
+    if entry.kind == "parameter" and entry.trainable_source == "frozen list":
+        text += (
+            f"\n{'trainable' if entry.requires_grad else 'frozen'}: from the file's frozen list (fine-tuning)"
+        )
     return text + (f"\n{entry.state_label}" if entry.state_label else "")
 
 

@@ -529,8 +529,8 @@ class TrainingPanel(QWidget):
 
         base = self.session.checkpoint.path
         overwrite = False
+        same = os.path.exists(path) and os.path.samefile(path, base)
         if os.path.exists(path) and confirm:
-            same = os.path.samefile(path, base)
             text = (
                 "This is the file you are fine-tuning. Replace it?" if same else f"{path} exists. Replace it?"
             )
@@ -540,10 +540,11 @@ class TrainingPanel(QWidget):
             overwrite = answer == QMessageBox.StandardButton.Yes
             if not overwrite:
                 return None
-        try:
-            out = check_target(path, base, overwrite=overwrite)
+        try:  # the core's one rule: the base file only with replace_base (confirmed here), others with overwrite
+            rule = {"base": base, "overwrite": overwrite, "replace_base": overwrite and same}
+            out = check_target(path, **rule)
             atomic_torch_save(
-                checkpoint_dict(self.result, self._run, os.path.abspath(base), sha256_of(base)), out
+                checkpoint_dict(self.result, self._run, os.path.abspath(base), sha256_of(base)), out, **rule
             )
         except InspectorError as exc:
             self.status.setText(f"error: {exc.gui_message}")

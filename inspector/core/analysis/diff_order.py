@@ -89,3 +89,12 @@ def review_rows(result: DiffResult, kinds: dict[str, str] | None = None) -> list
 def review_order(result: DiffResult, kinds: dict[str, str] | None = None) -> list[ReviewRow]:
     """:func:`review_rows` sorted by :func:`review_key` (stable: file order among equals)."""
     return sorted(review_rows(result, kinds), key=review_key)
+
+
+def table_order(result: DiffResult, kinds: dict[str, str] | None = None) -> list[TensorDiff]:
+    """The compared pairs of ``result`` in :func:`review_key` order: the CLI's diff table reads like the compare
+    window (parameters, then buffers, then optimizer state and the rest), names in one file only aside."""
+    kinds = kinds or {}
+    return sorted(
+        result.tensors, key=lambda t: review_key(ReviewRow(t.name, diff_status(t), kinds.get(t.name, ""), t))
+    )

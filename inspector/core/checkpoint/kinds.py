@@ -53,6 +53,39 @@ def estimate_model_kinds(ckpt: Checkpoint) -> int:
         entry.kind = "parameter" if parameter else "buffer"
         # a saved state dict drops requires_grad; parameters train by default (quantized ones cannot)
         entry.requires_grad = parameter and not entry.quantized
+        entry.trainable_source = "inferred"
         entry.kind_estimated = True
         changed += 1
+    return changed
+
+
+MAX_FROZEN_NAMES = 1_000_000
+
+
+def saved_frozen_names(obj) -> tuple[str, ...] | None:
+    """The ``frozen`` names of a file ``inspector finetune`` wrote (a dict with ``frozen`` and ``trainable``
+    lists of names beside ``model_state_dict``); None for any other file. Read from the loaded object, not the
+    metadata summary, which shortens long lists."""
+    if not isinstance(obj, dict):
+        return None
+    frozen, trainable = obj.get("frozen"), obj.get("trainable")
+    if not (isinstance(frozen, list) and isinstance(trainable, list) and "model_state_dict" in obj):
+        return None
+    if len(frozen) > MAX_FROZEN_NAMES or not all(isinstance(n, str) for n in frozen):
+        return None
+    return tuple(frozen)
+
+
+def apply_saved_frozen(ckpt: Checkpoint) -> int:
+    """A state dict drops ``requires_grad``, so every parameter reads as trainable; a fine-tuned file says
+    which it froze. Parameters whose trainability was only inferred follow that list; returns how many did."""
+    if ckpt.saved_frozen is None:
+        return 0
+    frozen = set(ckpt.saved_frozen)
+    changed = 0
+    for entry in ckpt.model_entries():
+        if entry.kind == "parameter" and entry.trainable_source == "inferred":
+            entry.requires_grad = entry.canonical_name not in frozen and not entry.quantized
+            entry.trainable_source = "frozen list"
+            changed += 1
     return changed

@@ -29,7 +29,7 @@ import warnings
 from typing import Any
 
 from inspector.core.checkpoint.byte_source import ByteSource
-from inspector.core.checkpoint.kinds import estimate_model_kinds
+from inspector.core.checkpoint.kinds import apply_saved_frozen, estimate_model_kinds, saved_frozen_names
 from inspector.core.checkpoint.model import Checkpoint, FileIdentity
 from inspector.core.checkpoint.optimizer_state import map_optimizer_state
 from inspector.core.checkpoint.read_context import ReadContext, corrupt_error, reason_of
@@ -88,6 +88,7 @@ def iter_load_checkpoint(path, trust: bool = False, resolve: bool = True) -> Job
 
         resolve_architecture(ckpt)
     estimate_model_kinds(ckpt)  # what neither a module nor a known architecture typed: by name
+    apply_saved_frozen(ckpt)  # a fine-tuned file's own frozen list, over the inferred "parameters train"
     map_optimizer_state(ckpt)  # state.0.exp_avg -> "exp_avg of conv1.weight"
     yield Progress(STAGES, STAGES, "done")
     return ckpt
@@ -291,6 +292,7 @@ def _checkpoint_from_object(
         module_classes=listing.module_classes, model_group=listing.model_group,
         model_prefix=listing.model_prefix, raw=obj, _tensor_source=lambda e: _as_torch(tensors[e.key]),
         stubbed_globals=sorted(record.stubbed) if record else [], shared_objects=listing.shared,
+        saved_frozen=saved_frozen_names(obj),
         warnings=["the listing stopped at the entry budget (INSPECTOR_MAX_ENTRIES); some tensors are not shown"]
         if listing.truncated else [],
     )  # fmt: skip

@@ -55,6 +55,9 @@ class TensorEntry:
         None  # quantized tensors: scheme, scale/zero point (packed_params.quantization_of)
     )
     packed_in: str = ""  # read out of packed parameters: where the file keeps it ("fc._packed_params")
+    # where requires_grad came from: "file" (the saved tensor), "inferred" (a state dict: parameters train),
+    # "frozen list" (the file's own ``frozen`` names, written by ``inspector finetune``)
+    trainable_source: str = "file"
 
     @property
     def kind_label(self) -> str:
@@ -95,6 +98,7 @@ class TensorEntry:
             "label": self.state_label or None,
             "quantization": self.quantization,
             "packed_in": self.packed_in or None,
+            "trainable_source": self.trainable_source,
         }
 
 
@@ -184,6 +188,9 @@ class Checkpoint:
     raw: Any = field(default=None, repr=False)  # the loaded object (stubs where untrusted)
     _tensor_source: Callable[[TensorEntry], Any] | None = field(default=None, repr=False)
     file_identity: FileIdentity | None = field(default=None, repr=False)  # the file as it was when opened
+    saved_frozen: tuple[str, ...] | None = (
+        None  # a fine-tuned file's ``frozen`` names (kinds.saved_frozen_names)
+    )
 
     # -- lookups -------------------------------------------------------------------------------------------
     def entry(self, key: str) -> TensorEntry:

@@ -83,15 +83,20 @@ def _files_of(folder: Path, split: str) -> tuple[Path, Path] | None:
     return found[0], found[1]
 
 
+DATASET_LABELS = {"MNIST": "MNIST", "FashionMNIST": "Fashion-MNIST"}  # as people write them
+
+
 def _missing(root, folder: Path, split: str, dataset: str) -> InspectorError:
     present = available_splits(root, dataset)
     prefix = _PREFIX[split]
     if present:
         fix = f"use the {' or '.join(present)} split, or add {prefix}-images-idx3-ubyte.gz and {prefix}-labels-idx1-ubyte.gz there"
-        return InspectorError(f"{root}: no MNIST {split} split in {folder}", Fix(fix, fix))
+        return InspectorError(
+            f"{root}: no {DATASET_LABELS.get(dataset, dataset)} {split} split in {folder}", Fix(fix, fix)
+        )
     wanted = f"{dataset}/raw/{prefix}-images-idx3-ubyte.gz"
     return InspectorError(
-        f"{root}: no MNIST {split} split in {folder}",
+        f"{root}: no {DATASET_LABELS.get(dataset, dataset)} {split} split in {folder}",
         Fix(
             f"point the data root at the folder that holds {wanted}, or fetch it on a machine with internet: "
             f"torchvision.datasets.{dataset}('{root}', download=True)",

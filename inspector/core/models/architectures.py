@@ -62,6 +62,7 @@ def _apply(ckpt: Checkpoint, arch: Architecture) -> None:
         if not known_tree:
             e.kind = "buffer" if e.canonical_name in arch.buffers else "parameter"
             e.requires_grad = e.kind == "parameter" and e.dtype.startswith(("float", "bfloat", "complex"))
+            e.trainable_source = "inferred"
     group = ckpt.model_group or ""
     for name, cls in arch.modules.items():
         key = f"{group}/{name}" if group and name else (group or name)

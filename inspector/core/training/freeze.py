@@ -20,6 +20,36 @@ def parse_patterns(text: str | list[str] | None) -> list[str]:
     return [p.strip() for p in items if p and p.strip()]
 
 
+PATTERN_SUBJECT = Fix(cli="--freeze pattern", gui="Freeze pattern")
+ALL_BUT_LAST_SUBJECT = Fix(cli="--freeze-all-but-last", gui="All but last N")
+
+
+def check_patterns(patterns: list[str]) -> None:
+    """Refuse a pattern :mod:`fnmatch` would silently take literally: a ``[`` without its closing ``]``."""
+    for pattern in patterns:
+        if _open_bracket(pattern):
+            raise InspectorError(f"'{pattern}' is an invalid glob pattern (a [ without its closing ])", Fix(
+                cli="close the set, e.g. 'conv[12]*', or drop the [",
+                gui="close the set, e.g. conv[12]*, or drop the ["), subject=PATTERN_SUBJECT)  # fmt: skip
+
+
+def _open_bracket(pattern: str) -> bool:
+    """A ``[`` set that never closes (``]`` right after ``[`` or ``[!`` is a member, as in fnmatch)."""
+    i = 0
+    while i < len(pattern):
+        if pattern[i] != "[":
+            i += 1
+            continue
+        j = i + 1
+        j += pattern.startswith("!", j)
+        j += pattern.startswith("]", j)
+        close = pattern.find("]", j)
+        if close < 0:
+            return True
+        i = close + 1
+    return False
+
+
 def _matches(name: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
@@ -48,18 +78,25 @@ def plan_freeze(
     parameters. A pattern that matches nothing is an error (a typo would otherwise train everything).
     ``new_head``: the module a fresh head replaced (``--new-head``): its parameters always train (random
     weights left frozen would be useless), whatever froze the old head."""
+    check_patterns(patterns)
     modules = dict(module.named_modules())
     params = dict(module.named_parameters())
     frozen_modules = {name for name in modules if name and _matches(name, patterns)}
     if all_but_last is not None:
         with_params = [n for n, m in modules.items() if n and any(True for _ in m.parameters(recurse=False))]
-        frozen_modules |= set(with_params[: max(0, len(with_params) - all_but_last)])
+        if not 0 <= all_but_last <= len(with_params):
+            raise InspectorError(
+                f"{all_but_last}: the model has {len(with_params)} modules with parameters "
+                f"({', '.join(with_params[-3:])} last); give 0 to {len(with_params)}",
+                subject=ALL_BUT_LAST_SUBJECT,
+            )
+        frozen_modules |= set(with_params[: len(with_params) - all_but_last])
     unused = [p for p in patterns if not any(fnmatch.fnmatchcase(n, p) for n in (*modules, *params) if n)]
     if unused:
         raise InspectorError(
             f"{', '.join(repr(p) for p in unused)} matches no parameter or module; names look "
             f"like {', '.join(list(params)[:4])}",
-            subject=Fix(cli="--freeze pattern", gui="Freeze pattern"),
+            subject=PATTERN_SUBJECT,
         )
 
     def under_frozen(name: str) -> bool:

@@ -63,6 +63,9 @@ class FinetuneRun:
     device: Any
     world: Any  # distributed.World
     architecture: str = ""
+    base_path: str = (
+        ""  # the file fine-tuned, checked with verify first (settings.verify); "" skips the check
+    )
 
 
 @dataclass
@@ -237,6 +240,10 @@ def iter_finetune(run: FinetuneRun, writer=None) -> Job[FinetuneResult]:
     batches = math.ceil(per_rank / s.batch_size)
     schedule = make_schedule(optimizer, s, batches)
     loss_fn = torch.nn.CrossEntropyLoss()
+    if s.verify and run.base_path:  # before any step: a damaged base file is refused, not certified
+        from inspector.core.training.base_check import iter_check_base
+
+        yield from iter_check_base(run.base_path, batches * s.epochs)
     yield Progress(0, batches * s.epochs, "measuring validation accuracy before training")
     val_before = yield from iter_evaluate(module, run.data.val, run.batch_preprocess, device, 0, batches * s.epochs,
                                           "validation accuracy before training")  # fmt: skip

@@ -51,9 +51,8 @@ def prepare_run(ckpt, settings: FinetuneSettings, model_class: str | None = None
     with out_of_memory(device, settings.batch_size):
         module.to(device)
     torch.manual_seed(settings.seed)
-    return FinetuneRun(
-        module, plan, data, batch_preprocess(preprocess), settings, device, world, resolved.name
-    )
+    return FinetuneRun(module, plan, data, batch_preprocess(preprocess), settings, device, world, resolved.name,
+                       base_path=getattr(ckpt, "path", "") or "")  # fmt: skip
 
 
 def replace_head(module, num_classes: int) -> str:

@@ -28,6 +28,7 @@ class FinetuneSettings:
     new_head: int | None = None  # replace the last Linear layer with one of this many classes
     update_frozen_bn: bool = False  # let BatchNorm statistics of frozen modules move
     tensorboard: str | None = None
+    verify: bool = True  # CRC-check the base file's records before training (refuse a damaged one)
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -62,5 +63,7 @@ class FinetuneSettings:
             args.append("--update-frozen-bn")
         if self.tensorboard:
             args += ["--tensorboard", self.tensorboard]
+        if not self.verify:
+            args.append("--no-verify")
         args += ["--out", out]
         return shlex.join(args)
