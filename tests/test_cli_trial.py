@@ -93,3 +93,15 @@ def test_readme_says_diff_is_the_exception_to_exit_1():
         f"exit {EXIT_IDENTICAL} when every tensor is equal, {EXIT_DIFFERENT} when something differs"
         in sentence
     )
+
+
+def test_list_header_names_the_layout_once(tmp_path, capsys):
+    """A TorchScript file's header read 'ts.pt: torchscript (torchscript)'."""
+    scripted = torch.jit.script(torch.nn.Linear(2, 1))
+    path = tmp_path / "ts.pt"
+    scripted.save(str(path))
+    code, out, _ = run_cli(capsys, "list", path)
+    assert code == 0 and out.splitlines()[0] == f"{path}: torchscript"
+    plain = tmp_path / "sd.pth"
+    torch.save({"w": torch.zeros(2)}, plain)
+    assert run_cli(capsys, "list", plain)[1].splitlines()[0] == f"{plain}: state_dict (zip)"

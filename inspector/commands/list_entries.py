@@ -29,8 +29,10 @@ def run(args) -> int:
 
 def print_table(ckpt) -> None:
     t = ckpt.totals
-    header = f"{ckpt.path}: {ckpt.format} ({ckpt.container}"
-    header += f", {ckpt.compression})" if ckpt.compression else ")"
+    layout = [part for part in (ckpt.container, ckpt.compression) if part and part != ckpt.format]
+    header = f"{ckpt.path}: {ckpt.format}" + (
+        f" ({', '.join(layout)})" if layout else ""
+    )  # not "torchscript (torchscript)"
     if ckpt.architecture:
         header += f", architecture {ckpt.architecture}"
     print(header)

@@ -167,9 +167,26 @@ def missing_tensor_message(path: str, name: str) -> str:
     )
 
 
+QT_NOISE = ("This plugin does not support propagateSizeHints()",)  # the offscreen platform, once per window
+
+
+def _quiet_qt_noise() -> None:
+    """Drop the offscreen platform's notice that it cannot resize native windows (printed for every window of a
+    ``--screenshot`` run); every other Qt message still reaches stderr."""
+    from PySide6.QtCore import qFormatLogMessage, qInstallMessageHandler
+
+    def handler(kind, context, message: str) -> None:
+        if message not in QT_NOISE:
+            print(qFormatLogMessage(kind, context, message), file=sys.stderr)
+
+    qInstallMessageHandler(handler)
+
+
 def main(argv: list[str] | None = None, settings: QSettings | None = None) -> int:
     """Run the GUI until its window closes; ``settings`` replaces the user's ``QSettings`` (tests)."""
     args = build_parser().parse_args(argv)
+    if QApplication.instance() is None:
+        _quiet_qt_noise()
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setOrganizationName(APP_NAME)
     app.setApplicationName(APP_NAME)
