@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core.formatting import plural
+from inspector.ui.count_axis import CountAxis
 from inspector.ui.entry_tree_model import BYTES, DTYPE, KIND, NAME, SHAPE
 from inspector.ui.freeze_tree_model import FreezeTreeModel
 from inspector.ui.worker import WorkerSlot
@@ -182,10 +183,12 @@ class TrainingPanel(QWidget):
         self.new_head.valueChanged.connect(self._update_counts)
 
     def _build_curves(self) -> QWidget:
-        self.loss_plot = pg.PlotWidget(title="training loss (per batch)")
+        self.loss_plot = pg.PlotWidget(
+            title="training loss (per batch)", axisItems={"bottom": CountAxis("bottom")}
+        )
         self.loss_plot.setLabel("bottom", "step")
         self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#1f77b4", width=2))
-        self.acc_plot = pg.PlotWidget(title="validation accuracy")
+        self.acc_plot = pg.PlotWidget(title="validation accuracy", axisItems={"bottom": CountAxis("bottom")})
         self.acc_plot.setLabel("bottom", "epoch")
         self.acc_curve = self.acc_plot.plot([], [], pen=pg.mkPen("#2ca02c", width=2), symbol="o")
         self.acc_plot.setYRange(0, 1)
