@@ -94,3 +94,16 @@ def test_gui_counts_of_one_are_singular(qtbot, tmp_path, monkeypatch):
     monkeypatch.setattr(details._stats_jobs, "start", lambda *args, **kwargs: None)  # keep the caption up
     details.show_entry(ckpt.entry("step"))
     assert details.stats_status.text() == "Computing statistics over 1 element…"
+
+
+def test_the_details_hint_says_to_open_a_file_when_none_is_open(qtbot):
+    """After a failed open (or at start) the pane said "Select a tensor…" with no file open to select from."""
+    from inspector.ui.entry_details import EntryDetails
+
+    details = EntryDetails()
+    qtbot.addWidget(details)
+    assert details.title.text().startswith("Open a checkpoint")
+    details.set_checkpoint(object())  # any open file
+    assert details.title.text().startswith("Select a tensor")
+    details.set_checkpoint(None)
+    assert details.title.text().startswith("Open a checkpoint")

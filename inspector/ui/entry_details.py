@@ -155,9 +155,16 @@ class EntryDetails(QWidget):
         self.clear()
 
     # -- what to show ------------------------------------------------------------------------------------
-    def clear(self, hint: str = "Select a tensor to see its details and statistics.") -> None:
+    def clear(self, hint: str | None = None) -> None:
+        """Nothing selected; the hint says what to do next (open a file first, when none is open)."""
         self._stats_jobs.cancel()
         self._entry = None
+        if hint is None:
+            hint = (
+                "Select a tensor to see its details and statistics."
+                if self._checkpoint is not None
+                else "Open a checkpoint (File › Open…, or drop a file here) to see its tensors."
+            )
         self.title.setText(hint)
         self.tensor_form.hide()
         self.stats_form.hide()
