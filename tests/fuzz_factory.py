@@ -236,6 +236,28 @@ def m_local_field(data, layout, rng, other):
     return data
 
 
+def m_cd_size_xor(data, layout, rng, other):
+    """The low byte of one record's compressed or uncompressed size in the central directory XORed (a size that
+    disagrees with the local header and data descriptor: torch refuses the file, zipfile reads on)."""
+    if not layout.records:
+        return m_bitflip_anywhere(data, layout, rng, other)
+    record = rng.choice(layout.records)
+    data[record.cd_entry + rng.choice((20, 24))] ^= rng.choice((1, 2, 0x80))
+    return data
+
+
+def m_cd_local_mismatch(data, layout, rng, other):
+    """One field the central directory and the local header both hold (method, CRC-32, a size, the name)
+    changed in one of them only."""
+    if not layout.records:
+        return m_bitflip_anywhere(data, layout, rng, other)
+    record = rng.choice(layout.records)
+    cd_at, local_at = rng.choice(((10, 8), (16, 14), (20, 18), (24, 22), (46, 30)))
+    in_directory = rng.random() < 0.5
+    data[record.cd_entry + cd_at if in_directory else record.header + local_at] ^= 0x01
+    return data
+
+
 def m_eocd_field(data, layout, rng, other):
     start, _ = _pick(rng, layout, "end_record", len(data))
     at, width = rng.choice(EOCD_FIELDS)
@@ -288,7 +310,7 @@ COMMON = [m_bitflip_anywhere, m_truncate_anywhere, m_truncate_boundary, m_insert
 BY_KIND = {
     "zip": [_flip_region(r) for r in ("local_header", "data", "pickle", "central_directory", "end_record")]
     + [_truncate_region(r) for r in ("local_header", "data", "pickle", "central_directory", "end_record")]
-    + [m_cd_field, m_cd_field, m_local_field, m_eocd_field, m_member_noise],
+    + [m_cd_field, m_cd_field, m_local_field, m_eocd_field, m_member_noise, m_cd_size_xor, m_cd_local_mismatch],
     "legacy": [_flip_region("pickle"), _flip_region("data"), _truncate_region("pickle"), _truncate_region("data")],
     "safetensors": [_flip_region("header"), _flip_region("data"), _truncate_region("header"),
                     _truncate_region("data"), m_header_length],

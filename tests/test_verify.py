@@ -217,3 +217,73 @@ def test_quantized_weights_named_and_counted(tmp_path, form):
         "crc mismatch",
         ["fc.weight"],
     )
+
+
+# -- a new user's trial -----------------------------------------------------------------------------------
+def cd_entry_of(data: bytes, name: str) -> int:
+    """Offset of ``name``'s central directory entry."""
+    eocd = data.rfind(b"PK\x05\x06")
+    pos = struct.unpack("<I", data[eocd + 16 : eocd + 20])[0]
+    while data[pos : pos + 4] == b"PK\x01\x02":
+        nlen, elen, clen = struct.unpack("<HHH", data[pos + 28 : pos + 34])
+        if data[pos + 46 : pos + 46 + nlen].decode() == name:
+            return pos
+        pos += 46 + nlen + elen + clen
+    raise KeyError(name)
+
+
+@pytest.mark.parametrize("field", [20, 24], ids=["compressed size", "uncompressed size"])
+def test_directory_size_that_disagrees_with_the_record_is_damage(tmp_path, capsys, field):
+    """The low byte of a record's size XORed in the central directory: torch.load refuses the file ("invalid
+    header or archive is corrupted"), so list refuses it and verify names the tensor (both said ok before)."""
+    path = cf.write_state_dict(tmp_path)
+    info = record_of(path, cf.tiny_net().state_dict()["bn.weight"])
+    data = bytearray(path.read_bytes())
+    data[cd_entry_of(data, info.filename) + field] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(RuntimeError):
+        torch.load(path, weights_only=True)
+    with pytest.raises(InspectorError, match="data/"):
+        load_checkpoint(path)
+    (damaged,) = verify_checkpoint(path).damaged
+    assert (damaged.record, damaged.problem, damaged.tensors) == (
+        info.filename,
+        "header mismatch",
+        ["bn.weight"],
+    )
+    assert "8 stored bytes and 9" in damaged.detail or "9 stored bytes and 8" in damaged.detail
+    assert main(["verify", str(path)]) == 1
+    assert "bn.weight" in capsys.readouterr().out
+
+
+def test_directory_crc_or_method_that_disagrees_with_the_local_header(tmp_path):
+    """The CRC-32 in the directory against the data descriptor, the method against the local header."""
+    path = cf.write_state_dict(tmp_path)
+    info = record_of(path, cf.tiny_net().state_dict()["fc.bias"])
+    data = path.read_bytes()
+    crc = bytearray(data)
+    crc[cd_entry_of(data, info.filename) + 16] ^= 0x01
+    (tmp_path / "crc.pth").write_bytes(bytes(crc))
+    method = bytearray(data)
+    method[info.header_offset + 8] = 8  # the local header says deflated, the directory stored
+    (tmp_path / "method.pth").write_bytes(bytes(method))
+    for name, words in (("crc.pth", "CRC-32"), ("method.pth", "compression method 0, its local header 8")):
+        (damaged,) = verify_checkpoint(tmp_path / name).damaged
+        assert damaged.problem == "header mismatch" and damaged.tensors == ["fc.bias"]
+        assert words in damaged.detail
+
+
+def test_record_longer_than_its_storage_is_damage(tmp_path):
+    """torch refuses a record longer than its storage declares ("record size does not match expected size")."""
+    path = cf.write_state_dict(tmp_path)
+    sd = cf.tiny_net().state_dict()
+    info = record_of(path, sd["fc.bias"])
+    long = tmp_path / "long.pth"
+    rewrite_zip(path, long, {info.filename: sd["fc.bias"].numpy().tobytes() + b"\0" * 4})
+    with pytest.raises(RuntimeError):
+        torch.load(long, weights_only=True)
+    needed = sd["fc.bias"].numel() * 4
+    with pytest.raises(InspectorError, match=f"holds {needed + 4} bytes, its tensor needs {needed}"):
+        load_checkpoint(long)
+    (damaged,) = verify_checkpoint(long).damaged
+    assert (damaged.problem, damaged.tensors) == ("out of bounds", ["fc.bias"])

@@ -58,6 +58,9 @@ class TorchZip:
         header = bytes(self.source.data[info.header_offset : info.header_offset + 30])
         if len(header) < 30 or header[:4] != b"PK\x03\x04":
             raise ValueError(f"record {info.filename!r} has no local header")
+        mismatch = stored_sizes_mismatch(info)
+        if mismatch:
+            raise ValueError(f"record {info.filename!r}: {mismatch}")
         name_len, extra_len = struct.unpack("<HH", header[26:30])
         return info.header_offset + 30 + name_len + extra_len
 
@@ -97,7 +100,7 @@ class TorchZip:
         info = self.records.get(name)
         if info is None:
             self.ctx.corrupt(f"tensor data record {name!r} is missing")
-        if info.file_size < nbytes:
+        if info.file_size != nbytes:  # torch refuses a record longer than its storage too
             self.ctx.corrupt(f"record {name!r} holds {info.file_size:,} bytes, its tensor needs {nbytes:,}")
         if info.compress_type == zipfile.ZIP_STORED:
             try:
@@ -133,6 +136,53 @@ class TorchZip:
 
         obj, _ = unpickle(data, self.ctx, 0, persistent_load)
         return obj
+
+
+def directory_mismatch(info: zipfile.ZipInfo, data) -> str:
+    """What a record's central directory entry says differently from its local header (and data descriptor),
+    or "" when they agree. ``inspector verify`` reports any of these as damage; the loader refuses only what
+    torch's reader (miniz) refuses, :func:`stored_sizes_mismatch`."""
+    header = bytes(data[info.header_offset : info.header_offset + 30])
+    if len(header) < 30 or header[:4] != b"PK\x03\x04":
+        return "it has no local header"
+    if stored_sizes_mismatch(info):
+        return stored_sizes_mismatch(info)
+    flags, method = struct.unpack("<HH", header[6:10])
+    crc, csize, usize, name_len, extra_len = struct.unpack("<IIIHH", header[14:30])
+    if method != info.compress_type:
+        return (
+            f"the central directory says compression method {info.compress_type}, its local header {method}"
+        )
+    name = bytes(data[info.header_offset + 30 : info.header_offset + 30 + name_len])
+    if name not in (
+        info.orig_filename.encode("utf-8", "replace"),
+        info.orig_filename.encode("cp437", "replace"),
+    ):
+        return "the central directory and its local header give it different names"
+    if flags & 0x08:  # CRC and sizes follow the data, in a data descriptor (torch.save writes them so)
+        end = info.header_offset + 30 + name_len + extra_len + info.compress_size
+        tail = bytes(data[end : end + 16])
+        if tail[:4] == b"PK\x07\x08":
+            tail = tail[4:]
+        crc, csize, usize = struct.unpack("<III", tail[:12]) if len(tail) >= 12 else (info.CRC, 0, 0)
+        where = "the data descriptor after it"
+    else:
+        where = "its local header"
+    for what, local, central in (("CRC-32", crc, info.CRC), ("compressed size", csize, info.compress_size),
+                                 ("size", usize, info.file_size)):  # fmt: skip
+        if local != 0xFFFFFFFF and local != central:
+            shown = (f"{central:08x}", f"{local:08x}") if what == "CRC-32" else (f"{central:,}", f"{local:,}")
+            return f"the central directory says {what} {shown[0]}, {where} {shown[1]}"
+    return ""
+
+
+def stored_sizes_mismatch(info: zipfile.ZipInfo) -> str:
+    """A stored record's compressed and uncompressed sizes must agree (torch refuses it otherwise: "invalid
+    header or archive is corrupted"; zipfile reads it on trust)."""
+    if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+        return (f"the central directory says {info.compress_size:,} stored bytes and {info.file_size:,} "
+                "uncompressed: the directory is damaged")  # fmt: skip
+    return ""
 
 
 def _text(value) -> str:

@@ -26,6 +26,7 @@ from inspector.core.errors import InspectorError
 from inspector.core.jobs import Job, Progress, run_job
 
 CRC_MISMATCH = "crc mismatch"
+HEADER_MISMATCH = "header mismatch"  # the central directory disagrees with the record's local header
 OUT_OF_BOUNDS = "out of bounds"
 MISSING = "missing"
 UNREADABLE = "unreadable"
@@ -37,7 +38,7 @@ class DamagedRecord:
     """One record (``archive/data/3``, ``data.pkl``, ``storage 2``) that failed a check, the tensors it holds."""
 
     record: str
-    problem: str  # CRC_MISMATCH | OUT_OF_BOUNDS | MISSING | UNREADABLE
+    problem: str  # CRC_MISMATCH | HEADER_MISMATCH | OUT_OF_BOUNDS | MISSING | UNREADABLE
     tensors: list[str] = field(default_factory=list)
     detail: str = ""
 

@@ -14,9 +14,10 @@ import zipfile
 from typing import Any
 
 from inspector.core.checkpoint.byte_source import ByteSource
-from inspector.core.checkpoint.torch_zip import READ_ERRORS, TorchZip
+from inspector.core.checkpoint.torch_zip import READ_ERRORS, TorchZip, directory_mismatch
 from inspector.core.checkpoint.verify import (
     CRC_MISMATCH,
+    HEADER_MISMATCH,
     MISSING,
     OUT_OF_BOUNDS,
     UNREADABLE,
@@ -84,6 +85,10 @@ def iter_verify_zip(source: str | bytes, ctx, report: VerifyReport, torchscript:
         if info is None:
             report.damaged.append(DamagedRecord(name, MISSING, [n for n, _ in holders], "no such record"))
             continue
+        if info.file_size > nbytes and not any(d.record == name for d in report.damaged):
+            report.damaged.append(DamagedRecord(name, OUT_OF_BOUNDS, [n for n, _ in holders],
+                                                f"the record holds {info.file_size:,} bytes, its storage declares {nbytes:,}"))  # fmt: skip
+            continue
         available = min(info.file_size, nbytes)
         needed = max((need for _, need in holders), default=0)
         check_users(report, name, holders, available,
@@ -98,6 +103,11 @@ def _check_crcs(archive: MetaStorageZip, ctx, report: VerifyReport) -> Job[None]
     for info in infos:
         report.records_checked += 1
         yield Progress(done, total, f"checking {info.filename}")
+        mismatch = directory_mismatch(info, archive.source.data)
+        if mismatch:  # torch refuses the file, or the directory at least is damaged
+            report.damaged.append(DamagedRecord(info.filename, HEADER_MISMATCH, [], mismatch))
+            done += info.file_size
+            continue
         if info.compress_type != zipfile.ZIP_STORED and info.file_size > budget:
             report.damaged.append(
                 DamagedRecord(info.filename, UNREADABLE, [], "it expands beyond the budget")
