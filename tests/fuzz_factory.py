@@ -375,7 +375,7 @@ def classify(rec: dict, time_limit_s: float) -> str:
     one_error = (
         rec["stderr_line_count"] == 1 and lines[0].startswith("error: ") and "please report" not in lines[0]
     )
-    if code == 1 and one_error:
+    if code == (2 if rec["verb"] == "verify" else 1) and one_error:  # verify: 0 ok, 1 damage, 2 error
         return "error"
     if code in (0, 1) and rec["stderr_line_count"] == 0 and rec["stdout_is_strict_json"]:
         if rec["verb"] == "verify":

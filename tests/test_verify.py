@@ -139,12 +139,34 @@ def test_safetensors_checked_for_bounds(tmp_path):
 
 def test_unreadable_file_is_one_line_error(tmp_path, capsys):
     path = cf.write_state_dict(tmp_path)
-    path.write_bytes(path.read_bytes()[:200])  # no central directory left
-    assert main(["verify", str(path)]) == 1
+    path.write_bytes(path.read_bytes()[:200])  # no central directory left, nor data.pkl whole
+    assert main(["verify", str(path)]) == 2  # 0 ok, 1 damage found, 2 not checkable (1 before, as damage)
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {path}: ")
-    assert main(["verify", str(tmp_path / "absent.pth")]) == 1
+    assert main(["verify", str(tmp_path / "absent.pth")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_unreadable_file_with_json_prints_the_error_as_json(tmp_path, capsys):
+    """--json on a file that cannot be checked: a JSON object on stdout (nothing before), the line on stderr."""
+    path = tmp_path / "absent.pth"
+    assert main(["verify", "--json", str(path)]) == 2
+    out = capsys.readouterr()
+    err = out.err.splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+    printed = json.loads(out.out)
+    assert printed["file"] == str(path) and printed["ok"] is False and printed["damaged"] == []
+    assert printed["error"] == err[0].removeprefix("error: ") and "no such file" in printed["error"]
+    good = cf.write_state_dict(tmp_path)
+    assert main(["verify", "--json", str(good)]) == 0
+    assert json.loads(capsys.readouterr().out)["error"] is None
+
+
+def test_verify_help_names_the_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        main(["verify", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Exit 0: ok; 1: damage found (named by tensor); 2: the file could not be checked" in text
 
 
 def test_job_yields_progress_in_bytes(tmp_path):
@@ -194,7 +216,7 @@ def test_what_the_loader_refuses_verify_does_not_pass(tmp_path, capsys):
     path.write_bytes(pickle.dumps(12345))
     with pytest.raises(InspectorError, match="holds no tensors"):
         verify_checkpoint(path)
-    assert main(["verify", str(path)]) == 1
+    assert main(["verify", str(path)]) == 2
     assert capsys.readouterr().err.startswith(f"error: {path}: the file holds no tensors")
 
 

@@ -78,7 +78,7 @@ class VerifyReport:
         return {
             "file": self.file, "ok": self.ok, "format": self.format, "records_checked": self.records_checked,
             "tensors_checked": self.tensors_checked, "damaged": [d.to_json() for d in self.damaged],
-            "unchecked": self.unchecked,
+            "unchecked": self.unchecked, "error": None,
         }  # fmt: skip
 
     def summary_line(self) -> str:
