@@ -309,3 +309,42 @@ def test_record_longer_than_its_storage_is_damage(tmp_path):
         load_checkpoint(long)
     (damaged,) = verify_checkpoint(long).damaged
     assert (damaged.problem, damaged.tensors) == ("out of bounds", ["fc.bias"])
+
+
+def test_truncated_zip_names_the_missing_tensors(tmp_path, capsys):
+    """Half a zip checkpoint: its directory is gone, so zipfile (and verify before) only said "truncated or
+    corrupt"; the local headers from the start still hold data.pkl, so the missing tensors are named."""
+    path = cf.write_state_dict(tmp_path)
+    data = path.read_bytes()
+    sd = cf.tiny_net().state_dict()
+    with zipfile.ZipFile(path) as z:
+        cut_at = len(data) // 2
+        gone = {i.filename for i in z.infolist() if data_offset(path, i) + i.file_size + 16 > cut_at}
+        prefix = z.namelist()[0].split("/")[0]
+        by_record = {f"{prefix}/data/{i}": name for i, name in enumerate(sd)}  # torch numbers them in order
+    half = tmp_path / "half.pth"
+    half.write_bytes(data[:cut_at])
+    report = verify_checkpoint(half)
+    assert report.damaged[0].record == "central directory" and report.damaged[0].problem == "missing"
+    named = {d.record: d.tensors for d in report.damaged[1:]}
+    assert set(named) == {r for r in gone if r in by_record}
+    assert {t for ts in named.values() for t in ts} == {by_record[r] for r in gone if r in by_record}
+    assert report.tensors_checked == 9
+    assert main(["verify", str(half)]) == 1
+    out = capsys.readouterr().out
+    assert "fc.weight" in out and "error" not in out
+
+    cut = tmp_path / "cut10.pth"
+    cut.write_bytes(data[:-10])  # only the end record is damaged: every record is whole
+    (damaged,) = verify_checkpoint(cut).damaged
+    assert (
+        damaged.record == "central directory"
+        and "the 15 records before where it ends are whole" in damaged.detail
+    )
+
+
+def test_truncated_zip_without_a_whole_pickle_is_the_error(tmp_path):
+    path = cf.write_state_dict(tmp_path)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(InspectorError, match="truncated or corrupt"):
+        verify_checkpoint(path)

@@ -116,11 +116,21 @@ def iter_verify(path) -> Job[VerifyReport]:
         else:
             break
         sniffed = sniff_source(source)
-    report = VerifyReport(file=path, format=sniffed.kind)
-    if sniffed.kind in ("zip", "torchscript"):
+    truncated_zip = sniffed.kind == "corrupt" and sniffed.detail.startswith("a zip archive")
+    report = VerifyReport(file=path, format="zip" if truncated_zip else sniffed.kind)
+    if (
+        sniffed.kind in ("zip", "torchscript") or truncated_zip
+    ):  # truncated: its whole records, from the start
         from inspector.core.checkpoint.verify_zip import iter_verify_zip
 
-        yield from iter_verify_zip(source, ctx, report, torchscript=sniffed.kind == "torchscript")
+        try:
+            yield from iter_verify_zip(source, ctx, report, torchscript=sniffed.kind == "torchscript")
+        except InspectorError:
+            if truncated_zip:  # no whole data.pkl either: the loader's own message, as for any corrupt file
+                from inspector.core.checkpoint.loader import load_checkpoint
+
+                load_checkpoint(path, resolve=False)
+            raise
     elif sniffed.kind == "safetensors":
         from inspector.core.checkpoint.verify_other import verify_safetensors
 

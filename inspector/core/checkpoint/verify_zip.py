@@ -67,10 +67,37 @@ class MetaStorageZip(TorchZip):
             return None
 
 
+class RecoveredZip(MetaStorageZip):
+    """The whole records of a zip whose central directory is gone, found by :mod:`verify_scan` (stored records
+    only are read: a compressed one needs the directory's ``zipfile``)."""
+
+    def __init__(self, source: ByteSource, ctx, infos: list[zipfile.ZipInfo]):  # noqa: D107 (no TorchZip init)
+        self.source, self.ctx, self.zip = source, ctx, None
+        self.infos = infos
+        pickles = [i.filename for i in infos if i.filename == "data.pkl" or i.filename.endswith("/data.pkl")]
+        top = min(pickles, key=lambda n: (n.count("/"), n))
+        self.prefix = top[: -len("data.pkl")]
+        self.records = {
+            i.filename[len(self.prefix) :]: i
+            for i in infos
+            if i.filename.startswith(self.prefix) and i.compress_type == zipfile.ZIP_STORED
+        }
+        self.big_endian = False
+        self.declared, self.keys, self._alive = {}, {}, []
+
+
 def iter_verify_zip(source: str | bytes, ctx, report: VerifyReport, torchscript: bool = False) -> Job[None]:
     """Fill ``report`` for a torch zip (see module docstring); yields progress in bytes read."""
-    archive = MetaStorageZip(ByteSource(source), ctx)  # no readable directory or data.pkl: one-line error
-    yield from _check_crcs(archive, ctx, report)
+    try:
+        archive = MetaStorageZip(ByteSource(source), ctx)
+    except InspectorError:  # no readable directory: its whole records, if data.pkl is one of them
+        archive = _recover(source, ctx)
+        if archive is None:
+            raise
+        torchscript = torchscript or archive.is_torchscript()
+        yield from _check_recovered(archive, report)
+    else:
+        yield from _check_crcs(archive, ctx, report)
     users = _read_structure(archive, ctx, report, torchscript)
     if users is None:
         return
@@ -82,8 +109,13 @@ def iter_verify_zip(source: str | bytes, ctx, report: VerifyReport, torchscript:
         name = archive.prefix + f"data/{key}"
         info = archive.records.get(f"data/{key}")
         holders = users.get(key, [])
+        if info is None and any(d.record == name for d in report.damaged):
+            continue  # the record the file ends inside
         if info is None:
-            report.damaged.append(DamagedRecord(name, MISSING, [n for n, _ in holders], "no such record"))
+            gone = (
+                "the file ends before this record" if isinstance(archive, RecoveredZip) else "no such record"
+            )
+            report.damaged.append(DamagedRecord(name, MISSING, [n for n, _ in holders], gone))
             continue
         if info.file_size > nbytes and not any(d.record == name for d in report.damaged):
             report.damaged.append(DamagedRecord(name, OUT_OF_BOUNDS, [n for n, _ in holders],
@@ -123,6 +155,44 @@ def _check_crcs(archive: MetaStorageZip, ctx, report: VerifyReport) -> Job[None]
             report.damaged.append(_read_failure(info, exc))
         if info.compress_type != zipfile.ZIP_STORED:
             budget -= info.file_size
+
+
+def _recover(source: str | bytes, ctx) -> RecoveredZip | None:
+    from inspector.core.checkpoint.verify_scan import scan_local_records
+
+    data = ByteSource(source)
+    infos, cut = scan_local_records(data.data, ctx.limits.max_entries)
+    if not any(i.filename == "data.pkl" or i.filename.endswith("/data.pkl") for i in infos):
+        return None
+    archive = RecoveredZip(data, ctx, infos)
+    archive.cut = cut
+    return archive
+
+
+def _check_recovered(archive: RecoveredZip, report: VerifyReport) -> Job[None]:
+    """The damage a truncated zip shows: no directory, the record cut short; each whole record's CRC-32."""
+    from inspector.core.checkpoint.verify_scan import crc_matches
+
+    size = len(archive.source)
+    whole = f"the {len(archive.infos)} records before where it ends are whole"
+    report.damaged.append(DamagedRecord("central directory", MISSING, [],
+                                        f"the file ({size:,} bytes) is cut short: it ends before the zip's directory; {whole}"))  # fmt: skip
+    if archive.cut:
+        report.damaged.append(
+            DamagedRecord(archive.cut, OUT_OF_BOUNDS, [], "the file ends inside this record")
+        )
+    total = sum(i.compress_size for i in archive.infos) or 1
+    done = 0
+    for info in archive.infos:
+        report.records_checked += 1
+        yield Progress(done, total, f"checking {info.filename}")
+        if info.compress_type == zipfile.ZIP_STORED and not crc_matches(
+            archive.source.data, info, archive._data_offset(info)
+        ):
+            report.damaged.append(
+                DamagedRecord(info.filename, CRC_MISMATCH, [], f"stored CRC-32 {info.CRC:08x}")
+            )
+        done += info.compress_size
 
 
 def _read_failure(info: zipfile.ZipInfo, exc: BaseException) -> DamagedRecord:
