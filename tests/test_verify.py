@@ -348,3 +348,35 @@ def test_truncated_zip_without_a_whole_pickle_is_the_error(tmp_path):
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(InspectorError, match="truncated or corrupt"):
         verify_checkpoint(path)
+
+
+def test_truncated_legacy_file_names_the_tensor_not_a_storage_key(tmp_path):
+    """list on half a legacy file said "refused: storage 94842851280496 declares 216,320 bytes, more than the
+    whole file; nothing was executed; do not load it with torch.load": an internal key, in an attack's words."""
+    path = tmp_path / "legacy.pth"
+    torch.save({"3.weight": torch.ones(20, 10), "3.bias": torch.ones(54080)}, path,
+               _use_new_zipfile_serialization=False)  # fmt: skip
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(InspectorError) as caught:
+        load_checkpoint(path, resolve=False)
+    message = caught.value.message
+    assert (
+        f"tensor 3.bias needs 216,320 bytes of data, more than the whole file holds ({path.stat().st_size:,} "
+        in message
+    )
+    assert "cut short" in message and "re-download" in message
+    assert "refused" not in message and "torch.load" not in message and "storage " not in message
+    assert "3.bias" in [t for d in verify_checkpoint(path).damaged for t in d.tensors]
+
+
+@pytest.mark.parametrize("numel", [1 << 40, 1 << 61])
+def test_legacy_storage_of_an_absurd_size_still_refused_without_allocating(tmp_path, numel):
+    """4 TiB: a meta placeholder names the tensor (nothing allocated); 8 EiB: refused before any placeholder."""
+    import hostile_factory as hf
+
+    main_pickle = {"w": hf.rebuild_tensor(hf.legacy_storage("0", numel), (numel,), (1,))}
+    path = tmp_path / "huge.pth"
+    path.write_bytes(hf.legacy_bytes(main_pickle, [("0", "FloatStorage", 3, hf.floats(1, 2, 3))]))
+    with pytest.raises(InspectorError, match="tensor w needs|declares") as caught:
+        load_checkpoint(path)
+    assert ("refused" in caught.value.message) == (numel == 1 << 61)

@@ -68,6 +68,11 @@ def storage_keys(keys, ctx) -> list[str]:
     return [_text(k) for k in keys]
 
 
+MAX_META_BYTES = (
+    1 << 62
+)  # a declared storage past this is refused outright (a meta placeholder cannot hold it)
+
+
 # -- pre-1.6 ------------------------------------------------------------------------------------------------
 def read_legacy_or_plain(source: ByteSource, ctx) -> tuple[Any, bool]:
     """(object, is_plain_pickle) of a non-zip pickle file."""
@@ -85,7 +90,9 @@ def read_legacy_or_plain(source: ByteSource, ctx) -> tuple[Any, bool]:
     keys = storage_keys(keys, ctx)
 
     declared: dict[str, Any] = {}  # root key -> dtype, from a first pass on the meta device
-    _unpickle_legacy_main(data, ctx, main_start, declared, None)
+    placeholders: dict[int, tuple[str, int]] = {}
+    sized = _unpickle_legacy_main(data, ctx, main_start, declared, None, _remember(placeholders))
+    _refuse_storages_past_the_end(sized, ctx, declared, placeholders, len(data))
     layout = _walk_storages(data, ctx, keys, declared, data_start)
     storages = {}
     for key, (offset, nbytes) in layout.items():
@@ -95,6 +102,36 @@ def read_legacy_or_plain(source: ByteSource, ctx) -> tuple[Any, bool]:
         storages[key] = untyped
     obj = _unpickle_legacy_main(data, ctx, main_start, declared, storages)
     return obj, False
+
+
+def _remember(placeholders: dict) -> Any:
+    alive: list[Any] = []  # every placeholder stays alive, so no _cdata is reused
+
+    def on_storage(key, storage, offset):
+        alive.append(storage)
+        placeholders[storage._cdata] = (key, offset)
+
+    return on_storage
+
+
+def _refuse_storages_past_the_end(obj, ctx, declared: dict, placeholders: dict, file_size: int) -> None:
+    """A storage larger than the whole file: the file is cut short or damaged (not an attack: its size was
+    checked against the meta-device budget, nothing was allocated). The one-line error names the tensors that
+    use it (the storage's key is an internal number) and the fix."""
+    past = {key for key, (_, nbytes) in declared.items() if nbytes > file_size}
+    if not past:
+        return
+    from inspector.core.checkpoint.verify import names_by_storage
+
+    users, _ = names_by_storage(obj, ctx, placeholders)
+    names = [name for key in past for name, _ in users.get(key, [])]
+    needed = max(declared[key][1] for key in past)
+    what = (f"tensor {names[0]}" if len(names) == 1 else f"tensors {', '.join(names[:8])}" + (
+        f" (+{len(names) - 8} more)" if len(names) > 8 else "")) if names else "a tensor"  # fmt: skip
+    ctx.corrupt(
+        f"{what} need{'s' if len(names) <= 1 else ''} {needed:,} bytes of data, more than the whole file holds "
+        f"({file_size:,} bytes): the file is cut short or damaged"
+    )
 
 
 def _walk_storages(data, ctx, keys: list[str], declared: dict, pos: int) -> dict[str, tuple[int, int]]:
@@ -143,9 +180,9 @@ def _unpickle_legacy_main(
         dtype = _storage_dtype(storage_type)
         root_key, location = _text(root_key), _text(location)
         nbytes = integer(count, "a storage's size") * _element_size(dtype)
-        if nbytes > len(data):
+        if nbytes > len(data) and (storages is not None or nbytes > MAX_META_BYTES):
             raise Refused(f"storage {root_key} declares {nbytes:,} bytes, more than the whole file")
-        if storages is None:
+        if storages is None:  # (a storage larger than the file: a placeholder, named by its tensors after)
             declared.setdefault(root_key, (dtype, nbytes))
             root = torch.UntypedStorage(nbytes, device="meta")
         else:
