@@ -43,8 +43,9 @@ def test_damaged_tensor_is_named_in_the_dialog(qtbot, window, tmp_path):
         pass
     text = dialog.result_text.toPlainText()
     assert dialog.result_text.isVisibleTo(dialog)
-    assert text == f"{info.filename}: crc mismatch: tensors conv1.weight (stored CRC-32 {info.CRC:08x})"
+    assert text.startswith(f"{info.filename} (tensor conv1.weight): CRC-32 mismatch (stored {info.CRC:08x}, ")
     assert "1 damaged record" in dialog.status_label.text()
+    assert dialog.status_label.text().endswith("re-download the file or restore it from a copy")
 
 
 def test_unreadable_file_shows_the_one_line_error(qtbot, window, bad_file):

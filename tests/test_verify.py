@@ -81,8 +81,41 @@ def test_flipped_byte_in_tensor_data_named_by_tensor(tmp_path, capsys):
     assert out["damaged"][0]["problem"] == "crc mismatch" and out["records_checked"] == 15
     assert main(["verify", str(path)]) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and "fc.weight" in lines[0] and "crc mismatch" in lines[0]
+    assert len(lines) == 2 and "fc.weight" in lines[0] and "CRC-32 mismatch" in lines[0]
     assert "1 damaged record" in lines[1]
+
+
+def test_damage_lines_read_for_a_person(tmp_path, capsys):
+    """What broke, for which tensor(s), and what to do; JSON keys kept, the CRC-32s added."""
+    path = cf.write_state_dict(tmp_path)
+    info = record_of(path, cf.tiny_net().state_dict()["fc.weight"])
+    flip_byte(path, data_offset(path, info) + 5)
+    with zipfile.ZipFile(path) as z:
+        z.open(info)._expected_crc  # noqa: B018 (zipfile still has the field verify relies on)
+    import zlib
+
+    with open(path, "rb") as f:
+        f.seek(data_offset(path, info))
+        computed = zlib.crc32(f.read(info.file_size))
+    assert main(["verify", str(path)]) == 1
+    first, last = capsys.readouterr().out.splitlines()
+    assert first == (
+        f"{info.filename} (tensor fc.weight): CRC-32 mismatch (stored {info.CRC:08x}, computed {computed:08x}): "
+        "the bytes changed after the file was written"
+    )
+    assert last.endswith(
+        "; the values of these tensors are wrong: re-download the file or restore it from a copy"
+    )
+    assert main(["verify", "--json", str(path)]) == 1
+    (damaged,) = (out := json.loads(capsys.readouterr().out))["damaged"]
+    assert set(damaged) >= {"record", "tensors", "problem", "detail"} and damaged["problem"] == "crc mismatch"
+    assert (damaged["stored_crc"], damaged["computed_crc"]) == (f"{info.CRC:08x}", f"{computed:08x}")
+    assert out["advice"].startswith("the values of these tensors are wrong")
+    base = torch.arange(12, dtype=torch.float32)
+    shared = tmp_path / "shared.pth"
+    torch.save({"a": base[:6], "b": base[6:]}, shared)
+    flip_byte(shared, data_offset(shared, record_of(shared, base)) + 40)
+    assert "(tensors a, b): CRC-32 mismatch" in verify_checkpoint(shared).damaged[0].line()
 
 
 def test_shared_storage_names_every_tensor(tmp_path):
@@ -202,9 +235,8 @@ def test_safetensors_data_not_covered_exactly(tmp_path):
     save_file({"a": torch.ones(3)}, str(path))
     path.write_bytes(path.read_bytes() + b"\0" * 4)
     (damaged,) = verify_checkpoint(path).damaged
-    assert (
-        damaged.record == "data" and damaged.detail == "the data section holds 16 bytes, the tensors cover 12"
-    )
+    assert (damaged.record, damaged.problem) == ("data", "trailing data")  # was "out of bounds"
+    assert damaged.detail.startswith("4 bytes after the last tensor's data (the data section holds 16 bytes")
 
 
 def test_what_the_loader_refuses_verify_does_not_pass(tmp_path, capsys):

@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from inspector.core.checkpoint.verify import VerifyReport, verify_checkpoint
+    from inspector.core.checkpoint.verify import VerifyReport, verdict_line, verify_checkpoint
     from inspector.core.errors import InspectorError
 
     try:
@@ -45,7 +45,7 @@ def run(args) -> int:
             print(damaged.line())
         for note in report.unchecked:
             print(f"not checked: {note}")
-        print(report.summary_line())
+        print(verdict_line(report))
     return EXIT_OK if report.ok else EXIT_DAMAGED
 
 

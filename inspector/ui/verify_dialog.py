@@ -94,7 +94,9 @@ class VerifyDialog(QDialog):
     def _on_verified(self, report) -> None:
         self.report = report
         lines = [d.line() for d in report.damaged] + [f"not checked: {note}" for note in report.unchecked]
-        self._show_outcome(report.summary_line(), lines)
+        from inspector.core.checkpoint.verify import verdict_line
+
+        self._show_outcome(verdict_line(report), lines)
         self.verified.emit(report)
 
     def _on_failed(self, message: str) -> None:

@@ -30,6 +30,8 @@ HEADER_MISMATCH = "header mismatch"  # the central directory disagrees with the 
 OUT_OF_BOUNDS = "out of bounds"
 MISSING = "missing"
 UNREADABLE = "unreadable"
+TRAILING = "trailing data"  # bytes after what the format covers, that its reader refuses (safetensors)
+FIX = "re-download the file or restore it from a copy"
 MAX_UNWRAP = 3
 
 
@@ -41,22 +43,34 @@ class DamagedRecord:
     problem: str  # CRC_MISMATCH | HEADER_MISMATCH | OUT_OF_BOUNDS | MISSING | UNREADABLE
     tensors: list[str] = field(default_factory=list)
     detail: str = ""
+    crcs: tuple[int, int] | None = None  # CRC_MISMATCH: (stored, computed)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        found = {
             "record": self.record,
             "tensors": self.tensors,
             "problem": self.problem,
             "detail": self.detail,
         }
+        if self.crcs is not None:
+            found.update(stored_crc=f"{self.crcs[0]:08x}", computed_crc=f"{self.crcs[1]:08x}")
+        return found
 
     def line(self) -> str:
-        """The one line the CLI prints and the GUI lists."""
+        """The one line the CLI prints and the GUI lists: where, which tensors, what happened (for a person)."""
         names = ", ".join(self.tensors[:8]) + (
             f" (+{len(self.tensors) - 8} more)" if len(self.tensors) > 8 else ""
         )
-        what = f"tensors {names}" if self.tensors else "the file's structure, not one tensor's data"
-        return f"{self.record}: {self.problem}: {what}" + (f" ({self.detail})" if self.detail else "")
+        if not self.tensors:
+            what = "the file's structure, not one tensor's data"
+        else:
+            what = f"tensor {names}" if len(self.tensors) == 1 else f"tensors {names}"
+        if self.problem == CRC_MISMATCH and self.crcs is not None:
+            how = (f"CRC-32 mismatch (stored {self.crcs[0]:08x}, computed {self.crcs[1]:08x}): the bytes changed "
+                   "after the file was written")  # fmt: skip
+        else:
+            how = f"{self.problem}: {self.detail}" if self.detail else self.problem
+        return f"{self.record} ({what}): {how}"
 
 
 @dataclass
@@ -78,7 +92,7 @@ class VerifyReport:
         return {
             "file": self.file, "ok": self.ok, "format": self.format, "records_checked": self.records_checked,
             "tensors_checked": self.tensors_checked, "damaged": [d.to_json() for d in self.damaged],
-            "unchecked": self.unchecked, "error": None,
+            "unchecked": self.unchecked, "error": None, "advice": advice(self),
         }  # fmt: skip
 
     def summary_line(self) -> str:
@@ -89,6 +103,25 @@ class VerifyReport:
             f"{self.file}: {verdict}: {plural(self.records_checked, 'record')} and "
             f"{plural(self.tensors_checked, 'tensor')} checked ({self.format})"
         )
+
+
+def verdict_line(report: VerifyReport) -> str:
+    """The summary line, ending with what to do when something is damaged (the CLI's and the dialog's last line)."""
+    return report.summary_line() + (f"; {advice(report)}" if not report.ok else "")
+
+
+def advice(report: VerifyReport) -> str:
+    """What the damage means for the tensors, and the fix ("" when nothing is damaged)."""
+    named = [d for d in report.damaged if d.tensors]
+    if not report.damaged:
+        return ""
+    if any(d.problem == CRC_MISMATCH for d in named):
+        meaning = "the values of these tensors are wrong"
+    elif any(d.problem in (OUT_OF_BOUNDS, MISSING) for d in named):
+        meaning = "the data of these tensors is missing or cut short"
+    else:
+        meaning = "torch.load cannot read the file as it is"
+    return f"{meaning}: {FIX}"
 
 
 def verify_checkpoint(path) -> VerifyReport:

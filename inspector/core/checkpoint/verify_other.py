@@ -16,6 +16,7 @@ from inspector.core.checkpoint.byte_source import ByteSource
 from inspector.core.checkpoint.verify import (
     MISSING,
     OUT_OF_BOUNDS,
+    TRAILING,
     UNREADABLE,
     DamagedRecord,
     VerifyReport,
@@ -163,8 +164,9 @@ def verify_safetensors(source: str | bytes, ctx, report: VerifyReport) -> None:
             report.damaged.append(DamagedRecord(record, problem[0], [str(name)], problem[1]))
     covered = max((_end_of(spec) for name, spec in header.items() if name != "__metadata__"), default=0)
     if report.ok and covered != body:  # safetensors' own rule: the tensors cover the data section exactly
-        report.damaged.append(DamagedRecord("data", OUT_OF_BOUNDS, [],
-                                            f"the data section holds {body:,} bytes, the tensors cover {covered:,}"))  # fmt: skip
+        report.damaged.append(DamagedRecord("data", TRAILING, [],
+                                            f"{body - covered:,} bytes after the last tensor's data (the data section holds {body:,} bytes, the tensors cover {covered:,}; "
+                                            "safetensors refuses the file)"))  # fmt: skip
     report.unchecked.append(NO_CRC.format(form="safetensors files"))
 
 

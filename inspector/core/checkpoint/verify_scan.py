@@ -71,9 +71,9 @@ def _find_descriptor(data, start: int) -> tuple[int, int, int, int] | None:
     return None
 
 
-def crc_matches(data, info: zipfile.ZipInfo, start: int) -> bool:
-    """A stored record's bytes against the CRC-32 its data descriptor holds, in chunks."""
+def crc_of(data, info: zipfile.ZipInfo, start: int) -> int:
+    """The CRC-32 of a stored record's bytes, in chunks."""
     crc = 0
     for at in range(start, start + info.compress_size, CRC_CHUNK):
         crc = zlib.crc32(data[at : min(at + CRC_CHUNK, start + info.compress_size)], crc)
-    return crc == info.CRC
+    return crc

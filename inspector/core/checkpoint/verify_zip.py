@@ -11,6 +11,7 @@ reads, without reading tensor bytes or refusing a short record.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from typing import Any
 
 from inspector.core.checkpoint.byte_source import ByteSource
@@ -148,9 +149,14 @@ def _check_crcs(archive: MetaStorageZip, ctx, report: VerifyReport) -> Job[None]
             continue
         try:
             with archive.zip.open(info) as stream:
+                stream._expected_crc = None  # compared below, so that the report can say what was computed
+                crc = 0
                 while chunk := stream.read(CHUNK):
+                    crc = zlib.crc32(chunk, crc)
                     done += len(chunk)
                     yield Progress(min(done, total), total, f"checking {info.filename}")
+            if crc != info.CRC:
+                report.damaged.append(crc_mismatch(info.filename, info.CRC, crc))
         except READ_ERRORS as exc:
             report.damaged.append(_read_failure(info, exc))
         if info.compress_type != zipfile.ZIP_STORED:
@@ -171,7 +177,7 @@ def _recover(source: str | bytes, ctx) -> RecoveredZip | None:
 
 def _check_recovered(archive: RecoveredZip, report: VerifyReport) -> Job[None]:
     """The damage a truncated zip shows: no directory, the record cut short; each whole record's CRC-32."""
-    from inspector.core.checkpoint.verify_scan import crc_matches
+    from inspector.core.checkpoint.verify_scan import crc_of
 
     size = len(archive.source)
     whole = f"the {len(archive.infos)} records before where it ends are whole"
@@ -186,13 +192,16 @@ def _check_recovered(archive: RecoveredZip, report: VerifyReport) -> Job[None]:
     for info in archive.infos:
         report.records_checked += 1
         yield Progress(done, total, f"checking {info.filename}")
-        if info.compress_type == zipfile.ZIP_STORED and not crc_matches(
-            archive.source.data, info, archive._data_offset(info)
-        ):
-            report.damaged.append(
-                DamagedRecord(info.filename, CRC_MISMATCH, [], f"stored CRC-32 {info.CRC:08x}")
-            )
+        if info.compress_type == zipfile.ZIP_STORED:
+            crc = crc_of(archive.source.data, info, archive._data_offset(info))
+            if crc != info.CRC:
+                report.damaged.append(crc_mismatch(info.filename, info.CRC, crc))
         done += info.compress_size
+
+
+def crc_mismatch(record: str, stored: int, computed: int) -> DamagedRecord:
+    return DamagedRecord(record, CRC_MISMATCH, [], f"stored CRC-32 {stored:08x}, computed {computed:08x}",
+                         (stored, computed))  # fmt: skip
 
 
 def _read_failure(info: zipfile.ZipInfo, exc: BaseException) -> DamagedRecord:
