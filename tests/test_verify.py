@@ -412,3 +412,22 @@ def test_legacy_storage_of_an_absurd_size_still_refused_without_allocating(tmp_p
     with pytest.raises(InspectorError, match="tensor w needs|declares") as caught:
         load_checkpoint(path)
     assert ("refused" in caught.value.message) == (numel == 1 << 61)
+
+
+@pytest.mark.parametrize("form", ["zip", "legacy"])
+def test_bytes_appended_are_a_note_not_damage(tmp_path, capsys, form):
+    """torch.load ignores bytes after a zip's end record or a legacy file's last storage: still ok (exit 0),
+    but said (they passed without a word before)."""
+    path = cf.write_state_dict(tmp_path) if form == "zip" else cf.write_legacy(tmp_path)
+    assert verify_checkpoint(path).notes == []
+    path.write_bytes(path.read_bytes() + b"\x01" * 700)
+    torch.load(path, weights_only=True)
+    report = verify_checkpoint(path)
+    assert report.ok and report.trailing_bytes == 700
+    assert main(["verify", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    end = "the archive" if form == "zip" else "the file's data"
+    assert f"note: 700 bytes after the end of {end} (a broken download or two files joined?)" in lines
+    assert main(["verify", "--json", str(path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ok"] and out["trailing_bytes"] == 700 and len(out["notes"]) == 1

@@ -43,6 +43,8 @@ def run(args) -> int:
     else:
         for damaged in report.damaged:
             print(damaged.line())
+        for note in report.notes:
+            print(f"note: {note}")
         for note in report.unchecked:
             print(f"not checked: {note}")
         print(verdict_line(report))

@@ -93,7 +93,8 @@ class VerifyDialog(QDialog):
 
     def _on_verified(self, report) -> None:
         self.report = report
-        lines = [d.line() for d in report.damaged] + [f"not checked: {note}" for note in report.unchecked]
+        lines = [d.line() for d in report.damaged] + [f"note: {note}" for note in report.notes]
+        lines += [f"not checked: {note}" for note in report.unchecked]
         from inspector.core.checkpoint.verify import verdict_line
 
         self._show_outcome(verdict_line(report), lines)

@@ -83,6 +83,19 @@ class VerifyReport:
     tensors_checked: int = 0
     damaged: list[DamagedRecord] = field(default_factory=list)
     unchecked: list[str] = field(default_factory=list)  # what this format cannot be checked for
+    trailing_bytes: int = (
+        0  # after the end of a zip or legacy file: torch.load ignores them (a note, not damage)
+    )
+
+    @property
+    def notes(self) -> list[str]:
+        """What is odd but not damage (the CLI prints ``note: ...``, the dialog lists them)."""
+        if not self.trailing_bytes:
+            return []
+        end = "the archive" if self.format in ("zip", "torchscript") else "the file's data"
+        return [
+            f"{self.trailing_bytes:,} bytes after the end of {end} (a broken download or two files joined?)"
+        ]
 
     @property
     def ok(self) -> bool:
@@ -92,7 +105,8 @@ class VerifyReport:
         return {
             "file": self.file, "ok": self.ok, "format": self.format, "records_checked": self.records_checked,
             "tensors_checked": self.tensors_checked, "damaged": [d.to_json() for d in self.damaged],
-            "unchecked": self.unchecked, "error": None, "advice": advice(self),
+            "unchecked": self.unchecked, "error": None, "advice": advice(self), "notes": self.notes,
+            "trailing_bytes": self.trailing_bytes,
         }  # fmt: skip
 
     def summary_line(self) -> str:

@@ -122,6 +122,7 @@ def _walk_legacy_storages(data, keys, declared, users, pos: int, report: VerifyR
             _cut_short(keys[index + 1 :], declared, users, report)
             return
         pos += 8 + written
+    report.trailing_bytes = max(0, len(data) - pos)  # torch.load reads the storages it needs and stops
 
 
 def _cut_short(keys, declared, users, report: VerifyReport) -> None:

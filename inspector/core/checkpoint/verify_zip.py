@@ -10,6 +10,7 @@ reads, without reading tensor bytes or refusing a short record.
 
 from __future__ import annotations
 
+import struct
 import zipfile
 import zlib
 from typing import Any
@@ -99,6 +100,7 @@ def iter_verify_zip(source: str | bytes, ctx, report: VerifyReport, torchscript:
         yield from _check_recovered(archive, report)
     else:
         yield from _check_crcs(archive, ctx, report)
+        report.trailing_bytes = bytes_after_the_archive(archive.source.data)
     users = _read_structure(archive, ctx, report, torchscript)
     if users is None:
         return
@@ -161,6 +163,20 @@ def _check_crcs(archive: MetaStorageZip, ctx, report: VerifyReport) -> Job[None]
             report.damaged.append(_read_failure(info, exc))
         if info.compress_type != zipfile.ZIP_STORED:
             budget -= info.file_size
+
+
+def bytes_after_the_archive(data) -> int:
+    """How many bytes follow the zip's end record (and its comment): zipfile and torch find the end record
+    within the last 64 KiB and ignore what follows, so appended bytes read as a good file."""
+    at = len(data)
+    while (at := data.rfind(b"PK\x05\x06", max(0, len(data) - (1 << 16) - 22), at)) >= 0:
+        record = bytes(data[at : at + 22])
+        if len(record) == 22:
+            cd_size, cd_offset, comment = struct.unpack("<IIH", record[12:22])
+            zip64 = cd_offset == 0xFFFFFFFF or bytes(data[at - 20 : at - 16]) == b"PK\x06\x07"
+            if zip64 or cd_offset + cd_size <= at:
+                return max(0, len(data) - (at + 22 + comment))
+    return 0
 
 
 def _recover(source: str | bytes, ctx) -> RecoveredZip | None:
