@@ -77,3 +77,52 @@ def test_closing_the_window_while_verifying_stops_the_thread(qtbot, window, tiny
     assert running_workers()
     window.close()
     assert not running_workers() and closed.is_set()
+
+
+def _failed_open(qtbot, window, path):
+    with qtbot.waitSignal(window.load_failed, timeout=20000):
+        window.open_file(str(path))
+
+
+def test_verify_after_a_failed_open_checks_the_file_that_failed(qtbot, window, tiny_checkpoint, tmp_path):
+    """File › Verify… after a truncated file failed to open verified the file still open (the previous one),
+    or in a fresh window asked for a file; it must check the file that just failed."""
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(tiny_checkpoint.read_bytes()[:-10])
+    _failed_open(qtbot, window, truncated)  # a fresh window: no file open
+    window.verify_action.trigger()
+    assert window.verify_dialog is not None and window.verify_dialog.path == str(truncated)
+    with qtbot.waitSignal(window.verify_dialog.verified, timeout=20000) as blocker:
+        pass
+    assert not blocker.args[0].ok
+    window.verify_dialog.close()
+    load_and_wait(qtbot, window, tiny_checkpoint)
+    _failed_open(qtbot, window, truncated)
+    window.verify_action.trigger()
+    assert window.verify_dialog.path == str(truncated)  # not the file still open
+    with qtbot.waitSignal(window.verify_dialog.verified, timeout=20000):
+        pass
+    window.verify_dialog.close()
+    load_and_wait(qtbot, window, tiny_checkpoint)  # a good open: Verify… is for the open file again
+    window.verify_action.trigger()
+    assert window.verify_dialog.path == str(tiny_checkpoint)
+    with qtbot.waitSignal(window.verify_dialog.verified, timeout=20000):
+        pass
+    window.verify_dialog.close()
+
+
+def test_error_box_of_a_damaged_file_offers_verify(qtbot, window, tiny_checkpoint, tmp_path, bad_file):
+    truncated = tmp_path / "half.pth"
+    truncated.write_bytes(tiny_checkpoint.read_bytes()[: tiny_checkpoint.stat().st_size // 2])
+    _failed_open(qtbot, window, truncated)
+    button = window.error_verify_button
+    assert button is not None and button.text() == "Verify…" and button.isVisibleTo(window._error_box)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    dialog = window.verify_dialog
+    assert dialog is not None and dialog.path == str(truncated)
+    with qtbot.waitSignal(dialog.verified, timeout=20000) as blocker:
+        pass
+    assert [d.record for d in blocker.args[0].damaged][0] == "central directory"
+    dialog.close()
+    _failed_open(qtbot, window, bad_file)  # not a checkpoint at all: nothing to verify in it
+    assert window.error_verify_button is None

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QPushButton,
     QScrollArea,
     QSplitter,
     QStackedWidget,
@@ -110,6 +111,10 @@ class MainWindow(QMainWindow):
         self._load_worker: JobWorker | None = None
         self._load_started = 0.0
         self._failed_load: tuple[str, list[str], list[str]] | None = None  # path, globals, dangerous
+        self.failed_path = (
+            ""  # the file the last open failed on (File › Verify… checks it), "" after a success
+        )
+        self.error_verify_button: QPushButton | None = None  # the error box's Verify…, for a damaged file
         self._error_box: QMessageBox | None = None
         self._details_node = None  # the tree row (EntryNode) the Details tab shows
         self.diff_windows: list[DiffWindow] = []
@@ -358,6 +363,7 @@ class MainWindow(QMainWindow):
         seconds = time.monotonic() - self._load_started
         self._set_loading(False)
         self._failed_load = None
+        self.failed_path = ""
         self.recent_files.add(checkpoint.path)
         self.model.set_checkpoint(checkpoint)
         self.session.set_checkpoint(checkpoint)  # the panels follow the session
@@ -380,14 +386,17 @@ class MainWindow(QMainWindow):
         elif isinstance(error, UnsafeCheckpointError):
             self._failed_load = (path, [], list(error.dangerous))
         self._update_trust_state()
-        self._fail(message)
+        self.failed_path = path
+        damaged = self._failed_load is None and "re-download" in message  # truncated or corrupt, not refused
+        self._fail(message, verify_path=path if damaged else "")
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str, verify_path: str = "") -> None:
         self.load_failed.emit(message)
-        self.show_error(message)
+        self.show_error(message, verify_path)
 
-    def show_error(self, message: str) -> None:
-        """Tell the user: the status bar, and a non-modal message box that never blocks the app."""
+    def show_error(self, message: str, verify_path: str = "") -> None:
+        """Tell the user: the status bar, and a non-modal message box that never blocks the app; with
+        ``verify_path`` (a damaged or truncated file) the box offers Verify… for it."""
         self.last_error = message
         self.message_label.setText(f"Error: {message}")
         if self._error_box is not None:
@@ -396,6 +405,12 @@ class MainWindow(QMainWindow):
         box.setWindowModality(Qt.WindowModality.NonModal)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.finished.connect(partial(self._on_error_box_finished, box))
+        self.error_verify_button = None
+        if verify_path:
+            button = box.addButton("Verify…", QMessageBox.ButtonRole.ActionRole)
+            button.setToolTip("Check which records and tensors of this file are damaged")
+            button.clicked.connect(partial(self.verify_file, verify_path))
+            self.error_verify_button = button
         self._error_box = box
         box.show()
         self.error_shown.emit(message)
@@ -444,7 +459,8 @@ class MainWindow(QMainWindow):
 
     # -- verifying ------------------------------------------------------------------------------------------
     def _on_verify_triggered(self) -> None:
-        path = self.checkpoint.path if self.checkpoint is not None else ""
+        """The file that just failed to open (what the user wants checked), else the open file, else ask."""
+        path = self.failed_path or (self.checkpoint.path if self.checkpoint is not None else "")
         if not path:
             path, _ = QFileDialog.getOpenFileName(self, "Verify checkpoint", "", FILE_FILTER)
         if path:
