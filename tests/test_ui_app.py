@@ -37,6 +37,20 @@ def test_screenshot_of_a_bad_file_shows_the_error_and_exits_1(tmp_path, bad_file
     result = run_main(tmp_path, bad_file, "--screenshot", png)
     assert result.returncode == 1
     assert not QImage(str(png)).isNull()
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        f"error: {bad_file}: not a PyTorch checkpoint" + errors[0].split("not a PyTorch checkpoint")[1]
+    ]
+
+
+def test_screenshot_of_a_truncated_file_says_the_error_on_the_terminal(tmp_path, tiny_checkpoint):
+    """It exited 1 with nothing on the terminal (while --select nosuch printed its error line)."""
+    truncated = tmp_path / "trunc.pth"
+    truncated.write_bytes(tiny_checkpoint.read_bytes()[:-10])
+    result = run_main(tmp_path, truncated, "--screenshot", tmp_path / "x.png")
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {truncated}: ") and "re-download" in errors[0]
 
 
 def test_gui_modules_do_not_import_torch(tmp_path):

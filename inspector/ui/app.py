@@ -92,7 +92,9 @@ class ScreenshotTaker(QObject):
         diff_window.diff_finished.connect(self._on_checkpoint_loaded)
         diff_window.diff_failed.connect(self._on_load_failed)
 
-    def _on_load_failed(self, _message: str) -> None:
+    def _on_load_failed(self, message: str) -> None:
+        """The picture shows the error box; the terminal gets the one line too (it exited 1 silently)."""
+        print(f"error: {message}", file=sys.stderr)
         self._code = 1
         self._waiting_for_file = False
 
