@@ -198,7 +198,7 @@ def _check_recovered(archive: RecoveredZip, report: VerifyReport) -> Job[None]:
     size = len(archive.source)
     whole = f"the {len(archive.infos)} records before where it ends are whole"
     report.damaged.append(DamagedRecord("central directory", MISSING, [],
-                                        f"the file ({size:,} bytes) is cut short: it ends before the zip's directory; {whole}"))  # fmt: skip
+                                        f"the zip's directory cannot be read: the file ({size:,} bytes) is cut short or its end is damaged; {whole}"))  # fmt: skip
     if archive.cut:
         report.damaged.append(
             DamagedRecord(archive.cut, OUT_OF_BOUNDS, [], "the file ends inside this record")
@@ -209,7 +209,11 @@ def _check_recovered(archive: RecoveredZip, report: VerifyReport) -> Job[None]:
         report.records_checked += 1
         yield Progress(done, total, f"checking {info.filename}")
         if info.compress_type == zipfile.ZIP_STORED:
-            crc = crc_of(archive.source.data, info, archive._data_offset(info))
+            try:
+                crc = crc_of(archive.source.data, info, archive._data_offset(info))
+            except ValueError as exc:  # its descriptor's sizes disagree
+                report.damaged.append(DamagedRecord(info.filename, UNREADABLE, [], str(exc)))
+                continue
             if crc != info.CRC:
                 report.damaged.append(crc_mismatch(info.filename, info.CRC, crc))
         done += info.compress_size
