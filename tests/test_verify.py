@@ -321,7 +321,11 @@ def test_directory_crc_or_method_that_disagrees_with_the_local_header(tmp_path):
     method = bytearray(data)
     method[info.header_offset + 8] = 8  # the local header says deflated, the directory stored
     (tmp_path / "method.pth").write_bytes(bytes(method))
-    for name, words in (("crc.pth", "CRC-32"), ("method.pth", "compression method 0, its local header 8")):
+    renamed = bytearray(data)
+    renamed[info.header_offset + 30 + len(info.filename) - 1] ^= 0x01  # data/7 -> data/6 in the local header
+    (tmp_path / "name.pth").write_bytes(bytes(renamed))
+    for name, words in (("crc.pth", "CRC-32"), ("method.pth", "compression method 0, its local header 8"),
+                        ("name.pth", "give it different names")):  # fmt: skip
         (damaged,) = verify_checkpoint(tmp_path / name).damaged
         assert damaged.problem == "header mismatch" and damaged.tensors == ["fc.bias"]
         assert words in damaged.detail
