@@ -41,3 +41,21 @@ def mnist_root(request) -> pathlib.Path:
     """A test split to run images from: MNIST's beside the checkout, else rendered font digits with the same
     first labels (``tests/font_digits.py``), so a clean clone runs the feature-map tests instead of skipping."""
     return MNIST_ROOT if _has_real_mnist() else request.getfixturevalue("_font_digit_root")
+
+
+@pytest.fixture
+def private_dirs(tmp_path, monkeypatch):
+    """Remembered settings (the last data root) go to temporary config/cache folders, never the user's."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def torch_warns_again():
+    """torch warns of TypedStorage's removal once per process: reset that, so this test sees the warning
+    whichever test loaded a file first."""
+    import torch.storage
+
+    reset = getattr(torch.storage, "_reset_warn_typed_storage_removal", None)
+    if reset is not None:
+        reset()

@@ -18,13 +18,7 @@ from inspector.core.training.saving import check_target
 from tests.finetune_fixtures import write_square_digits, write_untrained_demo
 
 DEMO = "resources/demo_mnist_cnn.pth"
-
-
-@pytest.fixture(autouse=True)
-def private_dirs(tmp_path, monkeypatch):
-    """``--mnist-root`` is remembered: in a temporary config folder, never the user's."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_dirs")  # the remembered data root: temporary
 
 
 def run_cli(capsys, *argv):

@@ -14,12 +14,7 @@ from inspector.core.models.device import out_of_memory
 from tests.finetune_fixtures import write_square_digits, write_untrained_demo
 
 DEMO = "resources/demo_mnist_cnn.pth"
-
-
-@pytest.fixture(autouse=True)
-def private_dirs(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_dirs")  # the remembered data root: temporary
 
 
 def oom_once(monkeypatch, cls=MnistCNN):

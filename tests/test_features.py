@@ -18,6 +18,7 @@ from inspector.core.errors import InspectorError, TrustRequiredError
 from inspector.core.jobs import run_job
 
 DEMO = "resources/demo_mnist_cnn.pth"
+pytestmark = pytest.mark.usefixtures("private_dirs")  # the remembered data root: temporary
 MODEL_FILE = """
 import torch
 from torch import nn
@@ -31,13 +32,6 @@ class TinyConvNet(nn.Module):
     def forward(self, x):
         return self.head(torch.relu(self.conv(x)).flatten(1))
 """
-
-
-@pytest.fixture(autouse=True)
-def private_dirs(tmp_path, monkeypatch):
-    """``--mnist-root`` is remembered: in a temporary config folder, never the user's."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
 def run_cli(capsys, *args):

@@ -5,26 +5,14 @@ import json
 
 import pytest
 import torch
+from test_features import DEMO, run_cli  # the same CLI helper and demo file
 
-from inspector.cli import main
 from inspector.core.activations.features import MnistSamples, iter_run, prepare_model
 from inspector.core.checkpoint.loader import load_checkpoint
 from inspector.core.errors import InspectorError
 from inspector.core.jobs import run_job
 
-DEMO = "resources/demo_mnist_cnn.pth"
-
-
-@pytest.fixture(autouse=True)
-def private_dirs(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-
-
-def run_cli(capsys, *args):
-    code = main(["features", *map(str, args)])
-    out, err = capsys.readouterr()
-    return code, out, err
+pytestmark = pytest.mark.usefixtures("private_dirs")  # the remembered data root: temporary
 
 
 # -- 3. a module called twice: its second call is ablatable on its own ------------------------------------------

@@ -77,17 +77,6 @@ def test_estimated_mark_is_per_file_packed_weights_too(saved, capsys):
     assert "packed quantized weights too" in out
 
 
-@pytest.fixture
-def torch_warns_again():
-    """torch warns of TypedStorage's removal once per process: reset that, so this test sees the warning
-    whichever test loaded a file first."""
-    import torch.storage
-
-    reset = getattr(torch.storage, "_reset_warn_typed_storage_removal", None)
-    if reset is not None:
-        reset()
-
-
 @pytest.mark.parametrize("form", ["state_dict", "module", "torchscript"])
 def test_torch_internal_warnings_stay_out_of_the_file_warnings(saved, form, capsys, torch_warns_again):
     """Before: ``list --json`` of a quantized file said "TypedStorage is deprecated..." and "torch.quantize_per_tensor,

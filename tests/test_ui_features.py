@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import QPoint, Qt
-from ui_fixtures import load_and_wait
+from ui_fixtures import FEATURES_TIMEOUT as TIMEOUT
+from ui_fixtures import load_and_wait, run_and_wait
 
 from inspector.core.checkpoint.loader import load_checkpoint
 from inspector.ui.feature_map_view import FeatureMapView
@@ -14,27 +15,6 @@ pytest_plugins = ["ui_fixtures"]
 pytestmark = pytest.mark.usefixtures("no_dangling_workers", "private_dirs")
 
 DEMO = "resources/demo_mnist_cnn.pth"
-TIMEOUT = 30000
-
-
-@pytest.fixture
-def view(qtbot):
-    """The view on the demo checkpoint, shown, after its first run (the font digit on the canvas)."""
-    session = Session()
-    widget = FeatureMapView(session)
-    qtbot.addWidget(widget)
-    widget.resize(1100, 700)
-    session.set_checkpoint(load_checkpoint(DEMO))
-    with qtbot.waitSignal(widget.result_shown, timeout=TIMEOUT):
-        widget.show()
-    yield widget
-    widget.shutdown()
-
-
-def run_and_wait(qtbot, view, action):
-    with qtbot.waitSignal(view.result_shown, timeout=TIMEOUT) as blocker:
-        action()
-    return blocker.args[0]
 
 
 def test_first_run_shows_model_prediction_and_the_first_conv(view):

@@ -4,42 +4,14 @@ an explicit model class over key matching."""
 
 import pytest
 import torch
-from ui_fixtures import tiny_state_dict
+from ui_fixtures import DEMO_CHECKPOINT as DEMO
+from ui_fixtures import FEATURES_TIMEOUT as TIMEOUT
+from ui_fixtures import make_view, run_and_wait, tiny_state_dict
 
 from inspector.core.checkpoint.loader import load_checkpoint
-from inspector.ui.feature_map_view import FeatureMapView
-from inspector.ui.session import Session
 
 pytest_plugins = ["ui_fixtures"]
 pytestmark = pytest.mark.usefixtures("no_dangling_workers", "private_dirs")
-
-DEMO = "resources/demo_mnist_cnn.pth"
-TIMEOUT = 30000
-
-
-def make_view(qtbot):
-    session = Session()
-    widget = FeatureMapView(session)
-    qtbot.addWidget(widget)
-    widget.resize(1100, 700)
-    return session, widget
-
-
-@pytest.fixture
-def view(qtbot):
-    """The view on the demo checkpoint, shown, after its first run (the font digit on the canvas)."""
-    session, widget = make_view(qtbot)
-    session.set_checkpoint(load_checkpoint(DEMO))
-    with qtbot.waitSignal(widget.result_shown, timeout=TIMEOUT):
-        widget.show()
-    yield widget
-    widget.shutdown()
-
-
-def run_and_wait(qtbot, view, action):
-    with qtbot.waitSignal(view.result_shown, timeout=TIMEOUT) as blocker:
-        action()
-    return blocker.args[0]
 
 
 # -- 1. ablation controls need a run to ablate ------------------------------------------------------------------

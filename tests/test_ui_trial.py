@@ -12,17 +12,6 @@ from inspector.ui.metadata_panel import MetadataPanel
 needs_engine = pytest.mark.skipif(qf.engine() is None, reason="no quantized engine on this CPU")
 
 
-@pytest.fixture
-def torch_warns_again():
-    """torch warns of TypedStorage's removal once per process: reset that, so this test sees the warning
-    whichever test loaded a file first."""
-    import torch.storage
-
-    reset = getattr(torch.storage, "_reset_warn_typed_storage_removal", None)
-    if reset is not None:
-        reset()
-
-
 @needs_engine
 def test_metadata_panel_shows_no_torch_warnings_for_a_quantized_file(qtbot, tmp_path, torch_warns_again):
     paths = qf.write_all(tmp_path, qf.static_conv_net(), "q")

@@ -62,13 +62,6 @@ def ui_settings(tmp_path):
 
 
 @pytest.fixture
-def private_dirs(tmp_path, monkeypatch):
-    """The remembered data root goes to a temporary config folder, never the user's."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-
-
-@pytest.fixture
 def window(qtbot, ui_settings):
     from inspector.ui.main_window import MainWindow
 
@@ -104,4 +97,41 @@ def load_and_wait(qtbot, window, path, trust: bool = False):
     """Open ``path`` in ``window`` and wait until it is shown; returns the Checkpoint."""
     with qtbot.waitSignal(window.checkpoint_loaded, timeout=20000) as blocker:
         window.open_file(str(path), trust=trust)
+    return blocker.args[0]
+
+
+# -- the Features tab ----------------------------------------------------------------------------------------
+DEMO_CHECKPOINT = "resources/demo_mnist_cnn.pth"
+FEATURES_TIMEOUT = 30000  # ms: a first forward pass imports torchvision & co. on a loaded machine
+
+
+def make_view(qtbot):
+    """A Features view at a test's size, with its own session (no checkpoint yet)."""
+    from inspector.ui.feature_map_view import FeatureMapView
+    from inspector.ui.session import Session
+
+    session = Session()
+    widget = FeatureMapView(session)
+    qtbot.addWidget(widget)
+    widget.resize(1100, 700)
+    return session, widget
+
+
+@pytest.fixture
+def view(qtbot):
+    """The view on the demo checkpoint, shown, after its first run (the font digit on the canvas)."""
+    from inspector.core.checkpoint.loader import load_checkpoint
+
+    session, widget = make_view(qtbot)
+    session.set_checkpoint(load_checkpoint(DEMO_CHECKPOINT))
+    with qtbot.waitSignal(widget.result_shown, timeout=FEATURES_TIMEOUT):
+        widget.show()
+    yield widget
+    widget.shutdown()
+
+
+def run_and_wait(qtbot, view, action):
+    """Do ``action`` and wait for the run it starts; the result shown."""
+    with qtbot.waitSignal(view.result_shown, timeout=FEATURES_TIMEOUT) as blocker:
+        action()
     return blocker.args[0]
