@@ -89,9 +89,12 @@ class TrainingPanel(QWidget):
         self.freeze_tree.setToolTip(
             "Tick a module or a parameter to freeze it (a frozen module keeps its buffers)"
         )
+        # a fixed floor, not the counts line's length: that line grew after a run ("4,832 frozen") and widened
+        # the whole tab past its page (a horizontal scroll bar); it wraps instead
+        self.freeze_tree.setMinimumWidth(250)
         self.freeze_edit = QLineEdit(placeholderText="conv*, bn1.*, layer1.*  (glob patterns over names)")
         self.all_but_last = QSpinBox(minimum=-1, maximum=999, value=-1, specialValueText="off")
-        self.counts_label = QLabel()
+        self.counts_label = QLabel(wordWrap=True)  # wraps: a long count must not widen the tab
         self.data_kind = QComboBox()
         self.data_kind.addItems(DATA_KINDS)
         self.data_root = QLineEdit(placeholderText="data root (torchvision layout) or image folder")
