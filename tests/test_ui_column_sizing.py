@@ -140,3 +140,21 @@ def test_the_fine_tune_form_no_longer_holds_the_tree_narrow(qtbot, shown_window)
     window.tabs.setCurrentIndex(0)
     assert window.splitter.sizes() == before
     qtbot.waitUntil(lambda: not window.is_busy(), timeout=TIMEOUT)
+
+
+def test_a_narrow_tree_keeps_its_names_readable(qtbot, window):
+    """On the Fine-tune and Features tabs the tree's pane is narrow: the name column (the one that stretches)
+    shrank to nothing while shape, dtype and size kept their widths. Now they give way; back on Details, they
+    get their widths back."""
+    window.resize(1280, 800)
+    window.show()
+    load_and_wait(qtbot, window, str(DEMO))
+    tree, header = window.tree, window.tree.header()
+    wide_shape = header.sectionSize(SHAPE)
+    char = tree.fontMetrics().horizontalAdvance("0")
+    window.splitter.setSizes([420, 860])
+    qtbot.waitUntil(lambda: tree.viewport().width() < 420, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: header.sectionSize(NAME) >= 14 * char, timeout=TIMEOUT)
+    assert header.sectionSize(SHAPE) < wide_shape
+    window.splitter.setSizes([900, 380])
+    qtbot.waitUntil(lambda: header.sectionSize(SHAPE) == wide_shape, timeout=TIMEOUT)

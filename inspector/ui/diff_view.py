@@ -44,7 +44,7 @@ from inspector.core.analysis.diff_order import (
     relative_change,
     review_order,
 )
-from inspector.ui.column_sizing import chrome_width, fit_columns
+from inspector.ui.column_sizing import NameStaysReadable, chrome_width, fit_columns
 from inspector.ui.weight_view import WeightView
 from inspector.ui.worker import CLOSE_WAIT_MS, Deadline, WorkerSlot
 
@@ -213,6 +213,7 @@ class DiffView(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # sized on each result: _fit_columns
         header.setSortIndicatorClearable(True)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self._name_readable = NameStaysReadable(self.table, header, 0, min_chars=30)
         self.table.setWordWrap(False)
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row_changed)
@@ -266,6 +267,7 @@ class DiffView(QWidget):
         widens to show them, up to ``TABLE_SHARE`` of the window."""
         char = self.table.fontMetrics().horizontalAdvance("0")
         needed = fit_columns(self.table, self.table.horizontalHeader(), 0, COLUMN_MAX_CHARS * char)
+        self._name_readable.remember()
         sizes = self.splitter.sizes()
         total = sum(sizes)
         wanted = min(needed + chrome_width(self.table), int(total * TABLE_SHARE))

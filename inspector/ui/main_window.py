@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 from inspector.core.checkpoint.model import totals_line
 from inspector.core.errors import TrustRequiredError, UnsafeCheckpointError
 from inspector.core.formatting import plural
-from inspector.ui.column_sizing import chrome_width, fit_columns
+from inspector.ui.column_sizing import NameStaysReadable, chrome_width, fit_columns
 from inspector.ui.diff_view import DiffWindow
 from inspector.ui.entry_details import EntryDetails
 from inspector.ui.entry_tree_model import (
@@ -209,6 +209,7 @@ class MainWindow(QMainWindow):
         for column, chars in COLUMN_CHARS.items():
             self.tree.setColumnWidth(column, chars * char)
         self.tree.selectionModel().currentChanged.connect(self._on_current_row_changed)
+        self._name_readable = NameStaysReadable(self.tree, header, NAME)
         self.empty_hint = QLabel(EMPTY_HINT)
         self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_hint.setEnabled(False)
@@ -541,6 +542,7 @@ class MainWindow(QMainWindow):
         pane widens to fit them, up to ``TREE_SHARE`` of the window, so nothing is clipped on open."""
         char = self.tree.fontMetrics().horizontalAdvance("0")
         needed = fit_columns(self.tree, self.tree.header(), NAME, COLUMN_MAX_CHARS * char)
+        self._name_readable.remember()
         if self._sizes_before_features is not None:  # the Features tab holds the room; leave it alone
             return
         sizes = self.splitter.sizes()
