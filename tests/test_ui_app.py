@@ -122,6 +122,19 @@ def test_select_and_tab_show_a_tensor_in_the_weights_tab(
     window.deleteLater()
 
 
+def test_select_takes_a_module_name_too(qtbot, tmp_path, tiny_checkpoint, ui_settings, monkeypatch):
+    """``--select conv2`` (a layer, as the Features tab names them) was "no tensor named 'conv2'"."""
+    windows = []
+    real_window = app_module.MainWindow
+    monkeypatch.setattr(
+        app_module, "MainWindow", lambda settings: windows.append(real_window(settings)) or windows[-1]
+    )
+    argv = [str(tiny_checkpoint), "--select", "conv2", "--screenshot", str(tmp_path / "module.png")]
+    assert app_module.main(argv, settings=ui_settings) == 0
+    assert windows[0].current_entry().module == "conv2"
+    windows[0].deleteLater()
+
+
 def test_select_of_a_missing_tensor_speaks_to_the_gui_user_and_fails_the_screenshot(
     qtbot, tmp_path, tiny_checkpoint, ui_settings, monkeypatch, capsys
 ):

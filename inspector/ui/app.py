@@ -132,11 +132,15 @@ def _show_requested(window: MainWindow, name: str | None, tab: str | None, check
         try:
             window.select_entry(checkpoint.entry(name).key)
         except InspectorError:
-            message = missing_tensor_message(checkpoint.path, name)
-            window.show_error(message)
-            taker = getattr(window, "screenshot_taker", None)
-            if taker is not None:
-                taker.fail(message)
+            in_module = [e for e in checkpoint.entries if e.module == name]  # a layer: conv1, layer4.1.conv2
+            if in_module:
+                window.select_entry(in_module[0].key)  # its first tensor: the Features tab shows that layer
+            else:
+                message = missing_tensor_message(checkpoint.path, name)
+                window.show_error(message)
+                taker = getattr(window, "screenshot_taker", None)
+                if taker is not None:
+                    taker.fail(message)
     if tab:
         window.tabs.setCurrentIndex(TAB_NAMES.index(tab))
 
@@ -164,7 +168,7 @@ def _open_compare(window: MainWindow, path_b: str, name: str | None, _checkpoint
 
 def missing_tensor_message(path: str, name: str) -> str:
     return (
-        f"{os.path.basename(path)}: no tensor named '{name}'; "
+        f"{os.path.basename(path)}: no tensor or module named '{name}' (--select takes conv1.weight or conv1); "
         "type part of the name in the filter box (Ctrl+F) to find it in the tree"
     )
 
