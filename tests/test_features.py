@@ -143,6 +143,9 @@ def test_resnet18_by_key_match_gets_three_channels(tmp_path, digit_png, capsys):
     )
     assert "layer1.0.relu#2" in shapes  # a module called twice is captured twice
     assert math.isclose(sum(report["prediction"]["probabilities"]), 1.0, abs_tol=1e-5)
+    code, out, _ = run_cli(capsys, path, "--image", digit_png, "--device", "cpu")
+    rows = [line for line in out.splitlines() if line.startswith("  ") and " min " in line]
+    assert len({line.index(" min ") for line in rows}) == 1  # one column, AdaptiveAvgPool2d's row too
 
 
 def test_ablating_the_last_conv_changes_the_prediction(mnist_root):

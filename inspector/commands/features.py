@@ -126,9 +126,10 @@ def _print_text(report: dict) -> None:
     print(f"device: {report['device']}, forward {report['timing_ms']['forward']:.2f} ms, "
           f"total {report['timing_ms']['total']:.2f} ms")  # fmt: skip
     width = max((len(layer["name"]) for layer in report["layers"]), default=4)
+    type_width = max((len(layer["type"]) for layer in report["layers"]), default=4)  # AdaptiveAvgPool2d
     for layer in report["layers"]:
         shape = "x".join(map(str, layer["output_shape"]))
-        print(f"  {layer['name']:<{width}}  {layer['type']:<12} {shape:<14} min {_g(layer['min'])}  "
+        print(f"  {layer['name']:<{width}}  {layer['type']:<{type_width}}  {shape:<14} min {_g(layer['min'])}  "
               f"max {_g(layer['max'])}  mean {_g(layer['mean'])}")  # fmt: skip
     for path in report.get("pictures", []):
         print(f"wrote {path}")
