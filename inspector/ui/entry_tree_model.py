@@ -19,7 +19,7 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QColor, QFont
 
 from inspector.core.checkpoint.entry_tree import EntryNode, build_entry_tree, iter_nodes, natural_key
 from inspector.core.formatting import format_bytes, format_count, format_shape, plural
@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 __all__ = ["EntryNode", "build_entry_tree", "format_bytes", "format_count", "format_shape", "natural_key"]
 
 NAME, SHAPE, DTYPE, NUMEL, BYTES, KIND, TRAINABLE = range(7)
+DAMAGED_COLOUR = QColor("#b00020")
+DAMAGED_TIP = (
+    "Damaged on disk: its bytes fail the CRC-32 stored in the file, so the values shown are wrong. "
+    "File › Verify… for details; re-download the file or restore it from a copy."
+)
 HEADERS = ("Name", "Shape", "Dtype", "Elements", "Size", "Kind", "Trainable")
 NODE_ROLE = Qt.ItemDataRole.UserRole + 1  # the EntryNode behind an index
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 2  # its TensorEntry, None for groups and modules
@@ -122,12 +127,21 @@ class EntryTreeModel(QAbstractItemModel):
         self._checkpoint: Checkpoint | None = None
         self._bold = QFont()
         self._bold.setBold(True)
+        self._damaged: set[str] = set()
         self._italic = QFont()
         self._italic.setItalic(True)
 
     # -- data in --------------------------------------------------------------------------------------
+    def set_damaged(self, keys) -> None:
+        """Entry keys whose bytes on disk fail their CRC-32 (the window's check on open): drawn red, with a
+        tooltip that says what it means."""
+        self._damaged = set(keys)
+        self.layoutAboutToBeChanged.emit()  # every row repaints; no index moves
+        self.layoutChanged.emit()
+
     def set_checkpoint(self, checkpoint: Checkpoint | None) -> None:
         self.beginResetModel()
+        self._damaged = set()
         self._checkpoint = checkpoint
         self._root = build_entry_tree(checkpoint) if checkpoint is not None else EntryNode("", "root")
         self.endResetModel()
@@ -199,8 +213,13 @@ class EntryTreeModel(QAbstractItemModel):
         node, column = self.node(index), index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return display_text(node, column)
+        damaged = node.entry is not None and node.entry.key in self._damaged
         if role == Qt.ItemDataRole.ToolTipRole:
+            if damaged:
+                return DAMAGED_TIP
             return cell_tooltip(node, column)
+        if role == Qt.ItemDataRole.ForegroundRole and damaged:
+            return DAMAGED_COLOUR
         if role == Qt.ItemDataRole.TextAlignmentRole and column in _NUMERIC:
             return int(_RIGHT)
         if role == Qt.ItemDataRole.FontRole:
