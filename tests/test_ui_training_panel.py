@@ -112,8 +112,37 @@ def test_cancel_stops_between_batches(qtbot, panel):
     qtbot.waitUntil(lambda: panel.progress.value() >= 3, timeout=TIMEOUT)
     panel.cancel()
     assert panel._slot.shutdown(5000)
+    step = panel._last_step  # the bar says where it stopped, without the ETA it showed while running
+    assert (
+        panel.progress.format() == f"cancelled at epoch {step.epoch}, batch {step.batch}" and step.batch >= 3
+    )
     assert panel.result is None and not panel.cancel_button.isEnabled() and panel.start_button.isEnabled()
     assert all(torch.isfinite(p).all() for p in panel._run.module.parameters())
+
+
+def test_the_status_follows_the_phase_and_the_before_point_is_drawn_when_measured(qtbot, panel):
+    from inspector.core.training.loop import StepRecord
+
+    panel.epochs.setValue(2)
+    seen = []  # (status, accuracy points drawn, payload) after each progress record
+    on_progress = panel._on_progress
+
+    def spy(record):
+        on_progress(record)
+        seen.append((panel.status.text(), len(panel._vals), record.payload))
+
+    panel._on_progress = spy  # the slot calls what start() finds here
+    panel.start()
+    qtbot.waitUntil(lambda: panel.result is not None, timeout=TIMEOUT)
+    steps = [(status, drawn) for status, drawn, payload in seen if isinstance(payload, StepRecord)]
+    assert steps[0] == ("training: epoch 1/2", 1)  # the epoch-0 point is on the curve before the first step
+    assert ("training: epoch 2/2", 2) in steps  # and epoch 1's once it was measured
+    statuses = [status for status, _, _ in seen]
+    first_step = statuses.index("training: epoch 1/2")
+    assert "measuring validation accuracy before training" in statuses[:first_step]
+    assert not any("before training" in s for s in statuses[first_step:])  # never stale during training
+    assert any(s.startswith("epoch 1 done: validation accuracy") for s in statuses[first_step:])
+    assert len(panel.acc_curve.getData()[0]) == 3  # epochs 0, 1, 2: the before point is not drawn twice
 
 
 def test_copy_as_command_names_the_run(panel):

@@ -64,6 +64,7 @@ class TrainingPanel(QWidget):
         self._vals: list[tuple[int, float]] = []
         self._dirty = False
         self._started_at = 0.0
+        self._run_epochs = 0
         self.trained = self.change_result = None
         self._selected_change = ""
         self._before_after = None
@@ -317,6 +318,7 @@ class TrainingPanel(QWidget):
         self.result, self.trained, self.change_result = None, None, None
         self._losses.clear()
         self._vals.clear()
+        self._last_step = None
         self._flush_curves(force=True)
         self.progress.reset()
         self.progress.setFormat("%p%")
@@ -383,6 +385,7 @@ class TrainingPanel(QWidget):
             return
         settings = self.settings()
         self._store_settings()
+        self._run_epochs = settings.epochs
         spec, trusted = self.session.model_class or None, self.session.model_class_trusted
 
         def make_job():
@@ -416,11 +419,14 @@ class TrainingPanel(QWidget):
     def cancel(self) -> None:
         self._slot.cancel()
         self._end_run()
+        step = self._last_step  # the bar no longer counts down: where the run stopped, without an ETA
+        self.progress.setFormat(f"cancelled at epoch {step.epoch}, batch {step.batch}" if step is not None
+                                else "cancelled before training")  # fmt: skip
         self.status.setText("cancelled between two batches: the model holds whole optimizer steps; nothing saved, "
                             "the file is unchanged")  # fmt: skip
 
     def _on_progress(self, record) -> None:
-        from inspector.core.training.loop import EpochRecord, StepRecord
+        from inspector.core.training.loop import BaselineRecord, EpochRecord, StepRecord
 
         payload = record.payload
         if record.total:
@@ -430,14 +436,18 @@ class TrainingPanel(QWidget):
             eta = elapsed / record.done * (record.total - record.done) if record.done else 0
             left = f" — ETA {eta:.0f} s" if 0 < record.done < record.total else ""
             self.progress.setFormat(f"{record.message}{left}")
-        if isinstance(payload, StepRecord) and payload.loss is not None:
-            self._losses.append((payload.step, payload.loss))
+        if isinstance(payload, StepRecord):
+            self._last_step = payload
+            if payload.loss is not None:
+                self._losses.append((payload.step, payload.loss))
+                self._dirty = True
+        elif isinstance(payload, BaselineRecord):
+            self._vals.insert(0, (0, payload.accuracy))  # plotted when measured, not when the run ends
             self._dirty = True
         elif isinstance(payload, EpochRecord):
             self._vals.append((payload.epoch, payload.val_accuracy))
             self._dirty = True
-        elif payload is None and record.done == 0:
-            self.status.setText(record.message)
+        self.status.setText(_phase(record, self._run_epochs))
 
     def _flush_curves(self, force: bool = False) -> None:
         if not (self._dirty or force):
@@ -451,7 +461,8 @@ class TrainingPanel(QWidget):
         self.result = result
         self.progress.setFormat(f"finished in {time.monotonic() - self._started_at:.1f} s")
         self._end_run()
-        self._vals.insert(0, (0, result.val_accuracy_before))
+        if not self._vals or self._vals[0][0] != 0:  # the baseline record normally drew it already
+            self._vals.insert(0, (0, result.val_accuracy_before))
         self._flush_curves(force=True)
         check = ("every frozen tensor is bitwise unchanged" if result.frozen_unchanged
                  else f"frozen tensors CHANGED: {', '.join(result.frozen_changed)}")  # fmt: skip
@@ -574,6 +585,17 @@ class TrainingPanel(QWidget):
         if self._before_after is not None:
             self._before_after.shutdown()
         return self._slot.shutdown(msecs)
+
+
+def _phase(record, epochs: int) -> str:
+    """The status line's phase for a progress record: the validation before, training epoch N of ``epochs``,
+    the validation after epoch N, comparing tensors (the bar beside it carries the batch count and the ETA)."""
+    from inspector.core.training.loop import StepRecord
+
+    if isinstance(record.payload, StepRecord):
+        return f"training: epoch {record.payload.epoch}/{epochs}"
+    head, sep, tail = record.message.rpartition(": batch ")
+    return head if sep and tail.replace("/", "").isdigit() else record.message
 
 
 def _updated(result) -> str:
