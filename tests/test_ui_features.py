@@ -364,3 +364,17 @@ def test_after_zeroing_the_caption_says_zero_and_the_colour_scale_is_the_one_bef
     assert view.channel_caption.text().startswith("conv1 channel 5: max |v| 0; ")
     run_and_wait(qtbot, view, view.restore_button.click)
     assert view.scale_check.isHidden()
+
+
+def test_the_scale_box_waits_for_a_zeroed_run_and_the_drawn_caption_is_one_line(qtbot, view):
+    from PySide6.QtWidgets import QApplication
+    from ui_fixtures import make_view
+
+    _session, bare = make_view(qtbot)
+    bare.show()
+    assert bare.scale_check.isHidden()  # no model ran: nothing was zeroed, nothing to scale by
+    view.resize(790, 680)  # the tab's size in the window at its default size
+    QApplication.processEvents()
+    caption = view.input_caption
+    assert caption.text() == "drawn digit" and caption.isVisible()
+    assert caption.heightForWidth(caption.width()) < 1.5 * caption.fontMetrics().lineSpacing()  # not wrapped

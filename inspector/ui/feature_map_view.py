@@ -186,6 +186,8 @@ class FeatureMapView(QWidget):
         self.clear_button.clicked.connect(self.canvas.clear)
         self.undo_button = QPushButton("Undo")
         self.undo_button.clicked.connect(self.canvas.undo)
+        for button in (self.clear_button, self.undo_button):  # as wide as their word: the caption beside them
+            button.setFixedWidth(button.fontMetrics().horizontalAdvance(button.text()) + 24)  # stays one line
         self.input_caption = QLabel()
         self.input_caption.setWordWrap(True)
         self.channel_view = TensorImage(
@@ -240,6 +242,7 @@ class FeatureMapView(QWidget):
         self.normalize_combo.currentIndexChanged.connect(lambda _i: self._draw_layer(keep_view=False))
         self.scale_check = QCheckBox("scale before zeroing")
         self.scale_check.setChecked(True)
+        self.scale_check.hide()  # until there is a zeroed run (shown by _draw_layer)
         self.scale_check.setToolTip(
             "After Zero and re-run: colour the maps on the scale of the run before zeroing, so that before and "
             "after compare colour for colour (unticked: the zeroed run's own scale)"
