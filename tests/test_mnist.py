@@ -106,3 +106,21 @@ def test_no_split_at_all_names_the_data_root_control_in_the_window(tmp_path):
     assert "download=True" in info.value.message
     gui = info.value.gui_message
     assert "download=True" not in gui and "Data root…" in gui and str(tmp_path) in gui and "\n" not in gui
+
+
+def test_fashion_mnist_is_told_from_mnist_by_folder_name_and_labels(tmp_path):
+    from inspector.core.data.mnist import detect_dataset
+
+    labels = torch.tensor([9, 2, 1, 1, 6, 1, 4, 6, 5, 7, 3], dtype=torch.uint8)  # Fashion-MNIST's test split
+    for folder, name in ((tmp_path / "flat", "t10k"), (tmp_path / "fashion-mnist", "t10k"),
+                         (tmp_path / "nested" / "FashionMNIST" / "raw", "t10k"), (tmp_path / "digits", "t10k")):  # fmt: skip
+        folder.mkdir(parents=True)
+        write_idx(folder / f"{name}-images-idx3-ubyte", torch.zeros(11, 28, 28, dtype=torch.uint8), False)
+        write_idx(
+            folder / f"{name}-labels-idx1-ubyte", labels if folder.name != "digits" else labels.flip(0), False
+        )
+    assert detect_dataset(tmp_path / "flat") == "MNIST"  # nothing said yet: by the name only
+    assert detect_dataset(tmp_path / "flat", "test", labels.long()) == "FashionMNIST"
+    assert detect_dataset(tmp_path / "fashion-mnist") == "FashionMNIST"
+    assert detect_dataset(tmp_path / "nested") == "FashionMNIST"
+    assert detect_dataset(tmp_path / "digits", "test", labels.flip(0).long()) == "MNIST"

@@ -167,6 +167,51 @@ def test_mnist_browse_by_index_label_and_random(qtbot, view, mnist_root):
     assert view.input_caption.text() == f"MNIST test #{last}, true label {int(view.samples.labels[last])}"
 
 
+def write_flat_fashion(root):
+    """A flat folder of Fashion-MNIST-named files (like /usr/share/datasets/fashion-mnist), known by its labels."""
+    from finetune_fixtures import write_idx
+
+    labels = [9, 2, 1, 1, 6, 1, 4, 6, 5, 7, 0, 3]  # Fashion-MNIST test split's first labels, then two more
+    images = torch.randint(
+        0, 256, (len(labels), 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
+    root.mkdir(parents=True)
+    write_idx(root / "t10k-images-idx3-ubyte.gz", images)
+    write_idx(root / "t10k-labels-idx1-ubyte.gz", torch.tensor(labels, dtype=torch.uint8))
+    return root
+
+
+def test_fashion_mnist_is_named_with_its_own_classes_and_a_digit_model_says_so(qtbot, view, tmp_path):
+    from inspector.core.data.preprocess import FASHION
+
+    assert view.set_data_root(write_flat_fashion(tmp_path / "data"))
+    run_and_wait(qtbot, view, lambda: view.set_source("mnist"))
+    run_and_wait(qtbot, view, lambda: view.index_spin.setValue(2))
+    assert view.input_caption.text() == "Fashion-MNIST test #2, true label Trouser"
+    assert view.source_combo.currentText() == "Fashion-MNIST"
+    assert [view.label_combo.itemText(i) for i in range(view.label_combo.count())] == ["any label", *FASHION]
+    assert view.prediction_label.text().endswith(
+        "(true: Trouser — the model predicts digits, not Fashion-MNIST classes)"
+    )  # the demo net's digits are no comparison with a trouser: said once, no ✓ on a bar
+    assert not any(row.endswith(" ✓") for row in view.prediction_plot.rows)
+
+    def choose_sandal():
+        view.label_combo.setCurrentIndex(view.label_combo.findText("Sandal"))
+        view.label_combo.activated.emit(view.label_combo.currentIndex())
+
+    run_and_wait(qtbot, view, choose_sandal)
+    assert view.index_spin.value() == 8 and "true label Sandal" in view.input_caption.text()
+
+
+def test_class_sets_are_named():
+    from inspector.core.data.preprocess import DIGITS, FASHION
+    from inspector.ui.feature_map_view import class_set
+
+    imagenet = ("tench", *(f"c{i}" for i in range(999)))
+    assert [class_set(DIGITS), class_set(FASHION), class_set(imagenet), class_set(("a", "b"))] == [
+        "digits", "Fashion-MNIST classes", "ImageNet classes", "2 classes of its own"]  # fmt: skip
+
+
 def test_window_filter_pick_waits_for_the_features_tab_and_tree_selection_picks_the_layer(qtbot, window):
     """A filter clicked in the Weights tab before the Features tab ever ran is still picked when it opens."""
     window.show()
@@ -319,3 +364,17 @@ def test_after_zeroing_the_caption_says_zero_and_the_colour_scale_is_the_one_bef
     assert view.channel_caption.text().startswith("conv1 channel 5: max |v| 0; ")
     run_and_wait(qtbot, view, view.restore_button.click)
     assert view.scale_check.isHidden()
+
+
+def test_the_scale_box_waits_for_a_zeroed_run_and_the_drawn_caption_is_one_line(qtbot, view):
+    from PySide6.QtWidgets import QApplication
+    from ui_fixtures import make_view
+
+    _session, bare = make_view(qtbot)
+    bare.show()
+    assert bare.scale_check.isHidden()  # no model ran: nothing was zeroed, nothing to scale by
+    view.resize(790, 680)  # the tab's size in the window at its default size
+    QApplication.processEvents()
+    caption = view.input_caption
+    assert caption.text() == "drawn digit" and caption.isVisible()
+    assert caption.heightForWidth(caption.width()) < 1.5 * caption.fontMetrics().lineSpacing()  # not wrapped

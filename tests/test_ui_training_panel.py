@@ -112,8 +112,76 @@ def test_cancel_stops_between_batches(qtbot, panel):
     qtbot.waitUntil(lambda: panel.progress.value() >= 3, timeout=TIMEOUT)
     panel.cancel()
     assert panel._slot.shutdown(5000)
+    step = panel._last_step  # the bar says where it stopped, without the ETA it showed while running
+    assert (
+        panel.progress.format() == f"cancelled at epoch {step.epoch}, batch {step.batch}" and step.batch >= 3
+    )
     assert panel.result is None and not panel.cancel_button.isEnabled() and panel.start_button.isEnabled()
     assert all(torch.isfinite(p).all() for p in panel._run.module.parameters())
+
+
+def test_the_status_follows_the_phase_and_the_before_point_is_drawn_when_measured(qtbot, panel):
+    from inspector.core.training.loop import StepRecord
+
+    panel.epochs.setValue(2)
+    seen = []  # (status, accuracy points drawn, payload) after each progress record
+    on_progress = panel._on_progress
+
+    def spy(record):
+        on_progress(record)
+        seen.append((panel.status.text(), len(panel._vals), record.payload))
+
+    panel._on_progress = spy  # the slot calls what start() finds here
+    panel.start()
+    qtbot.waitUntil(lambda: panel.result is not None, timeout=TIMEOUT)
+    steps = [(status, drawn) for status, drawn, payload in seen if isinstance(payload, StepRecord)]
+    assert steps[0] == ("training: epoch 1/2", 1)  # the epoch-0 point is on the curve before the first step
+    assert ("training: epoch 2/2", 2) in steps  # and epoch 1's once it was measured
+    statuses = [status for status, _, _ in seen]
+    first_step = statuses.index("training: epoch 1/2")
+    assert "measuring validation accuracy before training" in statuses[:first_step]
+    assert not any("before training" in s for s in statuses[first_step:])  # never stale during training
+    assert any(s.startswith("epoch 1 done: validation accuracy") for s in statuses[first_step:])
+    assert len(panel.acc_curve.getData()[0]) == 3  # epochs 0, 1, 2: the before point is not drawn twice
+
+
+def test_remembered_patterns_from_another_file_are_said_and_can_be_cleared(qtbot, tmp_path, ui_settings):
+    ui_settings.setValue("finetune/freeze", "conv1, bn1")
+    ui_settings.setValue("finetune/freeze_from", "/elsewhere/demo_mnist_cnn.pth")  # an earlier run's file
+    session = Session()
+    panel = TrainingPanel(session, ui_settings)
+    qtbot.addWidget(panel)
+    panel.show()
+    session.set_checkpoint(load_checkpoint(str(write_untrained_demo(tmp_path))))
+    assert panel.carried_note.isVisible() and panel.carried_label.text() == (
+        "freeze patterns from the last run (demo_mnist_cnn.pth); Clear to start over"
+    )
+    conv1 = panel.freeze_model.index_for_name("conv1.weight").parent()
+    assert panel.freeze_model.data(conv1, CHECK) == Qt.CheckState.Checked  # still remembered, as asked
+    panel.clear_freeze_button.click()
+    assert panel.freeze_edit.text() == "" and not panel.carried_note.isVisible()
+    assert panel.counts_label.text().endswith(" 0 frozen parameters")
+    assert panel.freeze_model.data(conv1, CHECK) == Qt.CheckState.Unchecked
+    panel.shutdown()
+
+
+def test_a_run_s_patterns_carry_a_note_to_the_next_file_only(qtbot, panel, tmp_path):
+    assert not panel.carried_note.isVisible()  # patterns set for this very file
+    panel.limit.setValue(64)
+    panel.start()
+    qtbot.waitUntil(lambda: panel.result is not None, timeout=TIMEOUT)
+    first = panel.session.checkpoint.path
+    other = load_checkpoint(str(write_untrained_demo(tmp_path, seed=1, name="other.pth")))
+    panel.session.set_checkpoint(other)
+    assert panel.carried_note.isVisible()
+    assert panel.carried_label.text().startswith(
+        f"freeze patterns from the last run ({os.path.basename(first)})"
+    )
+    panel.session.set_checkpoint(load_checkpoint(first))  # back to the file they were run on: nothing to say
+    assert not panel.carried_note.isVisible()
+    panel.session.set_checkpoint(other)
+    panel.freeze_edit.textEdited.emit("conv1.*")  # the user picks patterns for this file: the note goes
+    assert not panel.carried_note.isVisible()
 
 
 def test_copy_as_command_names_the_run(panel):

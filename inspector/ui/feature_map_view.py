@@ -129,9 +129,7 @@ class FeatureMapView(QWidget):
         self.index_spin.setPrefix("#")
         self.index_spin.valueChanged.connect(self._on_index_changed)
         self.label_combo = QComboBox()
-        self.label_combo.addItem("any label", -1)
-        for digit in range(10):
-            self.label_combo.addItem(f"label {digit}", digit)
+        self._fill_label_combo(tuple(str(digit) for digit in range(10)))
         self.label_combo.activated.connect(self._on_label_chosen)
         self.random_button = QPushButton("Random")
         self.random_button.clicked.connect(self._on_random_clicked)
@@ -188,6 +186,8 @@ class FeatureMapView(QWidget):
         self.clear_button.clicked.connect(self.canvas.clear)
         self.undo_button = QPushButton("Undo")
         self.undo_button.clicked.connect(self.canvas.undo)
+        for button in (self.clear_button, self.undo_button):  # as wide as their word: the caption beside them
+            button.setFixedWidth(button.fontMetrics().horizontalAdvance(button.text()) + 24)  # stays one line
         self.input_caption = QLabel()
         self.input_caption.setWordWrap(True)
         self.channel_view = TensorImage(
@@ -242,6 +242,7 @@ class FeatureMapView(QWidget):
         self.normalize_combo.currentIndexChanged.connect(lambda _i: self._draw_layer(keep_view=False))
         self.scale_check = QCheckBox("scale before zeroing")
         self.scale_check.setChecked(True)
+        self.scale_check.hide()  # until there is a zeroed run (shown by _draw_layer)
         self.scale_check.setToolTip(
             "After Zero and re-run: colour the maps on the scale of the run before zeroing, so that before and "
             "after compare colour for colour (unticked: the zeroed run's own scale)"
@@ -358,11 +359,20 @@ class FeatureMapView(QWidget):
             self._update_source_controls()
             return False
         remember_data_root(root)
+        self._fill_label_combo(self.samples.classes)
+        self.source_combo.setItemText(self.source_combo.findData("mnist"), self.samples.name)
         self.index_spin.blockSignals(True)
         self.index_spin.setRange(0, len(self.samples) - 1)
         self.index_spin.blockSignals(False)
         self._update_source_controls()
         return True
+
+    def _fill_label_combo(self, classes) -> None:
+        """The data set's own class names ("Trouser" for Fashion-MNIST, "label 7" for a digit)."""
+        self.label_combo.clear()
+        self.label_combo.addItem("any label", -1)
+        for label, name in enumerate(classes):
+            self.label_combo.addItem(f"label {name}" if name.isdigit() else name, label)
 
     def start_with_mnist(self, root=None, index: int | None = None) -> str:
         """``main.py --mnist-root DIR [--index N]``: MNIST from ``root`` (default: the last one used), image
@@ -657,9 +667,19 @@ class FeatureMapView(QWidget):
             self.input_view.set_array(sample.image)
 
     def _label_name(self, label: int) -> str:
-        """An MNIST label by the model's class name when the model predicts over digits (or Fashion-MNIST)."""
-        labels = self.model.preprocess.labels if self.model is not None else ()
-        return labels[label] if len(labels) == 10 and label < len(labels) else str(label)
+        """A data set's label by the data set's own class name (Fashion-MNIST's "Trouser"), whatever the model
+        predicts."""
+        classes = self.samples.classes if self.samples is not None else ()
+        return classes[label] if 0 <= label < len(classes) else str(label)
+
+    def _classes_differ(self) -> str:
+        """ " — the model predicts ImageNet classes, not digits" when the model's classes are not the data's
+        (a prediction beside the true label is then no comparison), else ""."""
+        model = tuple(self.model.preprocess.labels) if self.model is not None else ()
+        data = tuple(self.samples.classes) if self.samples is not None else ()
+        if not model or not data or model == data:
+            return ""
+        return f" — the model predicts {class_set(model)}, not {class_set(data)}"
 
     def _show_layers(self, result) -> None:
         names = [layer.name for layer in result.layers]
@@ -687,14 +707,15 @@ class FeatureMapView(QWidget):
         prediction = self.result.prediction(labels)
         before = self.before.prediction(labels) if self.before is not None else None
         truth = None if sample.true_label is None else self._label_name(sample.true_label)
-        self.prediction_plot.show_prediction(prediction, before, truth)
+        differ = self._classes_differ() if truth is not None else ""
+        self.prediction_plot.show_prediction(prediction, before, None if differ else truth)
         text = f"Prediction: {prediction['name']} ({prediction['top'][0]['probability']:.1%})"
         if before is not None:
             text = (f"Before (grey): predicts {before['name']} ({before['top'][0]['probability']:.1%})  →  "
                     f"after zeroing {zeroed_text(self.result.ablated)} (red): predicts {prediction['name']} "
                     f"({prediction['top'][0]['probability']:.1%})")  # fmt: skip
         if truth is not None:
-            text += f"   (true: {truth})"
+            text += f"   (true: {truth}{differ})"
         self.prediction_label.setText(text)
 
     def select_layer(self, name: str) -> bool:
@@ -915,3 +936,16 @@ class FeatureMapView(QWidget):
     def closeEvent(self, event) -> None:
         self.shutdown()
         super().closeEvent(event)
+
+
+def class_set(labels: tuple[str, ...]) -> str:
+    """What a list of class names is, in a few words: digits, Fashion-MNIST classes, ImageNet classes."""
+    from inspector.core.data.preprocess import DIGITS, FASHION
+
+    if labels == DIGITS:
+        return "digits"
+    if labels == FASHION:
+        return "Fashion-MNIST classes"
+    if len(labels) == 1000 and labels[0].lower() == "tench":  # torchvision's ImageNet categories
+        return "ImageNet classes"
+    return f"{len(labels)} classes of its own"

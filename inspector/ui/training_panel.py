@@ -64,10 +64,12 @@ class TrainingPanel(QWidget):
         self._vals: list[tuple[int, float]] = []
         self._dirty = False
         self._started_at = 0.0
+        self._run_epochs = 0
         self.trained = self.change_result = None
         self._selected_change = ""
         self._before_after = None
         self._tree_shows = _NOT_BUILT
+        self._freeze_from, self._freeze_from_run = "", False  # which file the freeze patterns were chosen for
         self._build()
         self._restore_settings()
         self._timer = QTimer(self, interval=PLOT_INTERVAL_MS, timeout=self._flush_curves)
@@ -95,6 +97,15 @@ class TrainingPanel(QWidget):
         self.freeze_edit = QLineEdit(placeholderText="conv*, bn1.*, layer1.*  (glob patterns over names)")
         self.all_but_last = QSpinBox(minimum=-1, maximum=999, value=-1, specialValueText="off")
         self.counts_label = QLabel(wordWrap=True)  # wraps: a long count must not widen the tab
+        # remembered freeze patterns were chosen for another file: said once under the counts, with a way out
+        self.carried_label = QLabel(wordWrap=True)
+        self.clear_freeze_button = QPushButton("Clear", clicked=self.clear_freeze)
+        self.clear_freeze_button.setToolTip("Forget the remembered freeze patterns: nothing frozen")
+        self.carried_note = QWidget(visible=False)
+        carried_row = QHBoxLayout(self.carried_note)
+        carried_row.setContentsMargins(0, 0, 0, 0)
+        carried_row.addWidget(self.carried_label, 1)
+        carried_row.addWidget(self.clear_freeze_button)
         self.data_kind = QComboBox()
         self.data_kind.addItems(DATA_KINDS)
         self.data_root = QLineEdit(placeholderText="data root (torchvision layout) or image folder")
@@ -155,6 +166,7 @@ class TrainingPanel(QWidget):
         tree_layout.setContentsMargins(0, 0, 0, 0)
         tree_layout.addWidget(self.freeze_tree, 1)
         tree_layout.addWidget(self.counts_label)
+        tree_layout.addWidget(self.carried_note)
         settings_box = QWidget()
         settings_layout = QVBoxLayout(settings_box)
         settings_layout.setContentsMargins(0, 0, 0, 0)
@@ -182,6 +194,8 @@ class TrainingPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(main)
         self.freeze_edit.textChanged.connect(self._update_counts)
+        self.freeze_edit.textEdited.connect(self._freeze_chosen_here)
+        self.all_but_last.valueChanged.connect(self._freeze_chosen_here)
         self.all_but_last.valueChanged.connect(self._update_counts)
         self.new_head.valueChanged.connect(self._update_counts)
 
@@ -262,10 +276,13 @@ class TrainingPanel(QWidget):
                 combo.setCurrentText(str(value))
         self.update_bn.setChecked(str(store.value("finetune/update_bn", "false")).lower() == "true")
         self.tensorboard.setText(str(store.value("finetune/tensorboard", "")))
+        self._freeze_from = str(store.value("finetune/freeze_from", ""))  # the file the patterns were run on
+        self._freeze_from_run = bool(self._freeze_from)
 
     def _store_settings(self) -> None:
         store = self._store
         store.setValue("finetune/freeze", self.freeze_edit.text())
+        store.setValue("finetune/freeze_from", self._freeze_from)
         store.setValue("finetune/data_kind", self.data_kind.currentText())
         store.setValue("finetune/data_root", self.data_root.text())
         for key, widget in (
@@ -291,10 +308,39 @@ class TrainingPanel(QWidget):
         self._slot.cancel()
         self._forget_run()
         self.start_button.setEnabled(checkpoint is not None)
+        self._show_carried_note(checkpoint)
         self._tree_shows = _NOT_BUILT
         if self.isVisible():
             self._sync_tree()
         self._update_counts()
+
+    def _show_carried_note(self, checkpoint) -> None:
+        """Remembered patterns (an issue asked for them) that came from another file are said, not applied
+        silently: a demo net's "conv1, bn1" would otherwise tick resnet18's conv1 and bn1."""
+        origin = self._freeze_from
+        carried = (checkpoint is not None and origin and self._has_freeze()
+                   and os.path.abspath(origin) != os.path.abspath(checkpoint.path))  # fmt: skip
+        if carried:
+            where = (f"from the last run ({os.path.basename(origin)})" if self._freeze_from_run
+                     else f"set for {os.path.basename(origin)}")  # fmt: skip
+            self.carried_label.setText(f"freeze patterns {where}; Clear to start over")
+        self.carried_note.setVisible(bool(carried))
+
+    def _has_freeze(self) -> bool:
+        return bool(self.freeze_edit.text().strip()) or self.all_but_last.value() >= 0
+
+    def _freeze_chosen_here(self, *_) -> None:
+        """The user changed what is frozen: the patterns now belong to the open file."""
+        ckpt = self.session.checkpoint
+        if ckpt is not None:
+            self._freeze_from, self._freeze_from_run = ckpt.path, False
+        self.carried_note.hide()
+
+    def clear_freeze(self) -> None:
+        """Start over: nothing frozen, no carried-over note."""
+        self.freeze_edit.setText("")
+        self.all_but_last.setValue(-1)
+        self._freeze_chosen_here()
 
     def _sync_tree(self) -> None:
         """Build the freeze tree for the open file, once, when the tab is first shown (opening a big file
@@ -317,6 +363,7 @@ class TrainingPanel(QWidget):
         self.result, self.trained, self.change_result = None, None, None
         self._losses.clear()
         self._vals.clear()
+        self._last_step = None
         self._flush_curves(force=True)
         self.progress.reset()
         self.progress.setFormat("%p%")
@@ -370,6 +417,7 @@ class TrainingPanel(QWidget):
         self.all_but_last.setValue(-1)
         self.all_but_last.blockSignals(False)
         self.freeze_edit.setText(", ".join(patterns_for(set(frozen), self.freeze_model.parameter_names)))
+        self._freeze_chosen_here()
 
     def _browse_data(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Data root", self.data_root.text())
@@ -382,7 +430,10 @@ class TrainingPanel(QWidget):
         if ckpt is None:
             return
         settings = self.settings()
+        self._freeze_from, self._freeze_from_run = ckpt.path, True
+        self.carried_note.hide()
         self._store_settings()
+        self._run_epochs = settings.epochs
         spec, trusted = self.session.model_class or None, self.session.model_class_trusted
 
         def make_job():
@@ -416,11 +467,14 @@ class TrainingPanel(QWidget):
     def cancel(self) -> None:
         self._slot.cancel()
         self._end_run()
+        step = self._last_step  # the bar no longer counts down: where the run stopped, without an ETA
+        self.progress.setFormat(f"cancelled at epoch {step.epoch}, batch {step.batch}" if step is not None
+                                else "cancelled before training")  # fmt: skip
         self.status.setText("cancelled between two batches: the model holds whole optimizer steps; nothing saved, "
                             "the file is unchanged")  # fmt: skip
 
     def _on_progress(self, record) -> None:
-        from inspector.core.training.loop import EpochRecord, StepRecord
+        from inspector.core.training.loop import BaselineRecord, EpochRecord, StepRecord
 
         payload = record.payload
         if record.total:
@@ -430,14 +484,18 @@ class TrainingPanel(QWidget):
             eta = elapsed / record.done * (record.total - record.done) if record.done else 0
             left = f" — ETA {eta:.0f} s" if 0 < record.done < record.total else ""
             self.progress.setFormat(f"{record.message}{left}")
-        if isinstance(payload, StepRecord) and payload.loss is not None:
-            self._losses.append((payload.step, payload.loss))
+        if isinstance(payload, StepRecord):
+            self._last_step = payload
+            if payload.loss is not None:
+                self._losses.append((payload.step, payload.loss))
+                self._dirty = True
+        elif isinstance(payload, BaselineRecord):
+            self._vals.insert(0, (0, payload.accuracy))  # plotted when measured, not when the run ends
             self._dirty = True
         elif isinstance(payload, EpochRecord):
             self._vals.append((payload.epoch, payload.val_accuracy))
             self._dirty = True
-        elif payload is None and record.done == 0:
-            self.status.setText(record.message)
+        self.status.setText(_phase(record, self._run_epochs))
 
     def _flush_curves(self, force: bool = False) -> None:
         if not (self._dirty or force):
@@ -451,7 +509,8 @@ class TrainingPanel(QWidget):
         self.result = result
         self.progress.setFormat(f"finished in {time.monotonic() - self._started_at:.1f} s")
         self._end_run()
-        self._vals.insert(0, (0, result.val_accuracy_before))
+        if not self._vals or self._vals[0][0] != 0:  # the baseline record normally drew it already
+            self._vals.insert(0, (0, result.val_accuracy_before))
         self._flush_curves(force=True)
         check = ("every frozen tensor is bitwise unchanged" if result.frozen_unchanged
                  else f"frozen tensors CHANGED: {', '.join(result.frozen_changed)}")  # fmt: skip
@@ -574,6 +633,17 @@ class TrainingPanel(QWidget):
         if self._before_after is not None:
             self._before_after.shutdown()
         return self._slot.shutdown(msecs)
+
+
+def _phase(record, epochs: int) -> str:
+    """The status line's phase for a progress record: the validation before, training epoch N of ``epochs``,
+    the validation after epoch N, comparing tensors (the bar beside it carries the batch count and the ETA)."""
+    from inspector.core.training.loop import StepRecord
+
+    if isinstance(record.payload, StepRecord):
+        return f"training: epoch {record.payload.epoch}/{epochs}"
+    head, sep, tail = record.message.rpartition(": batch ")
+    return head if sep and tail.replace("/", "").isdigit() else record.message
 
 
 def _updated(result) -> str:

@@ -71,13 +71,23 @@ class MnistSamples:
     """One MNIST split read once from a data root (the test split when present): browse by index, label, random."""
 
     def __init__(self, root, split: str | None = None):
-        from inspector.core.data.mnist import available_splits, load_mnist_split
+        from inspector.core.data.mnist import (
+            DATASET_LABELS,
+            available_splits,
+            detect_dataset,
+            load_mnist_split,
+        )
+        from inspector.core.data.preprocess import DIGITS, FASHION
 
-        present = available_splits(root)
+        dataset = "FashionMNIST" if detect_dataset(root) == "FashionMNIST" else "MNIST"  # by its folder
+        present = available_splits(root, dataset)
         if split is None:
             split = "test" if "test" in present else (present[0] if present else "test")
         self.root, self.split = root, split
-        self.images, self.labels = load_mnist_split(root, split)
+        self.images, self.labels = load_mnist_split(root, split, dataset)
+        self.dataset = detect_dataset(root, split, self.labels)  # or by its labels (a flat folder)
+        self.name = DATASET_LABELS[self.dataset]  # "Fashion-MNIST": for captions
+        self.classes = FASHION if self.dataset == "FashionMNIST" else DIGITS  # label i is called classes[i]
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -86,13 +96,17 @@ class MnistSamples:
         if not 0 <= index < len(self):
             raise InspectorError(f"{self.root}: index {index} is out of range; the {self.split} split has "
                                  f"{len(self)} images (0..{len(self) - 1})")  # fmt: skip
-        return InputImage(self.images[index].numpy(), f"MNIST {self.split} #{index}", int(self.labels[index]))
+        return InputImage(
+            self.images[index].numpy(), f"{self.name} {self.split} #{index}", int(self.labels[index])
+        )
 
     def index_of_label(self, label: int, after: int = -1) -> int:
         """The first image of ``label`` after index ``after`` (wrapping round)."""
         hits = (self.labels == label).nonzero().flatten().tolist()
         if not hits:
-            raise InspectorError(f"{self.root}: no image of label {label} in the {self.split} split")
+            raise InspectorError(
+                f"{self.root}: no image of label {self.classes[label]} in the {self.split} split"
+            )
         return next((i for i in hits if i > after), hits[0])
 
     def random_index(
@@ -106,7 +120,9 @@ class MnistSamples:
         else:
             pool = (self.labels == label).nonzero().flatten().tolist()
             if not pool:
-                raise InspectorError(f"{self.root}: no image of label {label} in the {self.split} split")
+                raise InspectorError(
+                    f"{self.root}: no image of label {self.classes[label]} in the {self.split} split"
+                )
         if len(pool) < 2:
             return pool[0]
         pick = rng.randrange(len(pool) - (0 <= avoid < len(self) and (label is None or avoid in pool)))

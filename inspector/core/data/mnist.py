@@ -84,6 +84,28 @@ def _files_of(folder: Path, split: str) -> tuple[Path, Path] | None:
 
 
 DATASET_LABELS = {"MNIST": "MNIST", "FashionMNIST": "Fashion-MNIST"}  # as people write them
+# the first ten labels of Fashion-MNIST's splits (its files have MNIST's names and format, so a flat folder of
+# them says nothing else about what it holds)
+_FASHION_LABELS = {"test": (9, 2, 1, 1, 6, 1, 4, 6, 5, 7), "train": (9, 0, 0, 3, 0, 2, 7, 2, 5, 5)}
+
+
+def detect_dataset(root, split: str | None = None, labels=None) -> str:
+    """``"FashionMNIST"`` or ``"MNIST"`` for the IDX files under ``root``: by torchvision's folder
+    (``FashionMNIST/raw`` without ``MNIST/raw``), by the folder's name, or by the split's first labels
+    (``labels`` of ``split``, when read already). Captions and label names follow it."""
+    if not available_splits(root) and available_splits(root, "FashionMNIST"):
+        return "FashionMNIST"
+    folder = raw_folder(root)
+    named = (folder.name, folder.parent.name) if folder.name == "raw" else (folder.name,)
+    if any("fashion" in name.lower() for name in named):
+        return "FashionMNIST"
+    if (
+        labels is not None
+        and split in _FASHION_LABELS
+        and tuple(labels[:10].tolist()) == _FASHION_LABELS[split]
+    ):
+        return "FashionMNIST"
+    return "MNIST"
 
 
 def _missing(root, folder: Path, split: str, dataset: str) -> InspectorError:

@@ -38,6 +38,14 @@ class StepRecord:
 
 
 @dataclass
+class BaselineRecord:
+    """The validation accuracy before the first step, yielded as soon as it is measured (the GUI plots it as
+    epoch 0 while the run goes on, not only when it ends)."""
+
+    accuracy: float
+
+
+@dataclass
 class EpochRecord:
     epoch: int
     train_loss: float
@@ -247,6 +255,8 @@ def iter_finetune(run: FinetuneRun, writer=None) -> Job[FinetuneResult]:
     yield Progress(0, batches * s.epochs, "measuring validation accuracy before training")
     val_before = yield from iter_evaluate(module, run.data.val, run.batch_preprocess, device, 0, batches * s.epochs,
                                           "validation accuracy before training")  # fmt: skip
+    yield Progress(0, batches * s.epochs, f"validation accuracy before training: {val_before:.2%}",
+                   BaselineRecord(val_before))  # fmt: skip
     if writer is not None:
         writer.add_scalar("val/accuracy", val_before, 0)
     epochs: list[EpochRecord] = []
@@ -285,7 +295,7 @@ def iter_finetune(run: FinetuneRun, writer=None) -> Job[FinetuneResult]:
         train_seconds += seconds
         samples += seen
         val = yield from iter_evaluate(module, run.data.val, run.batch_preprocess, device, step, batches * s.epochs,
-                                       f"epoch {epoch}/{s.epochs} validation")  # fmt: skip
+                                       f"validation after epoch {epoch}/{s.epochs}")  # fmt: skip
         record = EpochRecord(epoch, float(loss_sum) / max(seen, 1), int(correct) / max(seen, 1), val, seconds,
                              optimizer.param_groups[0]["lr"])  # fmt: skip
         epochs.append(record)
