@@ -79,7 +79,7 @@ def _cell(row: ReviewRow, column: int) -> tuple[str, Any]:
     """(text, sort key) of one cell; missing numbers sort below every number."""
     d, name = row.diff, COLUMNS[column]
     if name == "Tensor":
-        return (d.display_name if d is not None else row.name), row.name
+        return row.display_name, row.name
     if name == "Status":
         return row.status, STATUS_RANK[row.status]
     if d is None:
@@ -305,9 +305,9 @@ class DiffView(QWidget):
         from inspector.core.analysis.diff import difference_tensor
 
         ckpt_a, ckpt_b = self._checkpoints
-        name = row.name
+        name, name_b = row.name, row.diff.name_b
         self.weight_view.show_tensor(
-            f"{name}: a − b  {list(row.diff.shape_a)}", lambda: difference_tensor(ckpt_a, ckpt_b, name),
+            f"{name}: a − b  {list(row.diff.shape_a)}", lambda: difference_tensor(ckpt_a, ckpt_b, name, name_b),
             row.diff.shape_a, f"diff::{ckpt_a.path}::{ckpt_b.path}::{name}",
         )  # fmt: skip
 
@@ -391,8 +391,9 @@ class DiffWindow(QWidget):
     def _on_finished(self, outcome) -> None:
         result, ckpt_a, ckpt_b = outcome
         self._set_busy(False)
-        self.status.setText("\n".join(f"warning: {w}" for w in result.warnings))
-        self.status.setVisible(bool(result.warnings))
+        lines = [f"note: {n}" for n in result.notes] + [f"warning: {w}" for w in result.warnings]
+        self.status.setText("\n".join(lines))
+        self.status.setVisible(bool(lines))
         self.view.set_result(result, ckpt_a, ckpt_b)
         self.diff_finished.emit(result)
 
