@@ -29,7 +29,12 @@ import warnings
 from typing import Any
 
 from inspector.core.checkpoint.byte_source import ByteSource
-from inspector.core.checkpoint.kinds import apply_saved_frozen, estimate_model_kinds, saved_frozen_names
+from inspector.core.checkpoint.kinds import (
+    apply_saved_frozen,
+    estimate_model_kinds,
+    mark_quantized_layers,
+    saved_frozen_names,
+)
 from inspector.core.checkpoint.model import Checkpoint, FileIdentity
 from inspector.core.checkpoint.optimizer_state import map_optimizer_state
 from inspector.core.checkpoint.read_context import ReadContext, corrupt_error, reason_of
@@ -89,6 +94,7 @@ def iter_load_checkpoint(path, trust: bool = False, resolve: bool = True) -> Job
         resolve_architecture(ckpt)
     estimate_model_kinds(ckpt)  # what neither a module nor a known architecture typed: by name
     apply_saved_frozen(ckpt)  # a fine-tuned file's own frozen list, over the inferred "parameters train"
+    mark_quantized_layers(ckpt)  # a quantized layer's float bias cannot train either
     map_optimizer_state(ckpt)  # state.0.exp_avg -> "exp_avg of conv1.weight"
     yield Progress(STAGES, STAGES, "done")
     return ckpt
