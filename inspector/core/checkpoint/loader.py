@@ -129,12 +129,20 @@ def _check_readable(path: str) -> None:
         raise InspectorError(f"{path}: the file is empty (0 bytes); re-download or re-save the checkpoint")
 
 
+def damaged_file_fix(path: str) -> Fix:
+    """What to do with a truncated or corrupt archive: get it again, and verify says which tensors it lost."""
+    return Fix(
+        cli=f"re-download it or save it again; `inspector verify {path}` names the damaged tensors",
+        gui="re-download it or save it again; File › Verify… names the damaged tensors",
+    )
+
+
 # -- stage 2: reading ----------------------------------------------------------------------------------------
 def _read(path: str, source: str | bytes, sniffed: Sniffed, trust: bool, ctx: ReadContext) -> Checkpoint:
     if sniffed.kind == "empty":
         raise InspectorError(f"{path}: the file is empty; re-download or re-save the checkpoint")
     if sniffed.kind == "corrupt":
-        raise InspectorError(f"{path}: {sniffed.detail}; re-download it or save it again")
+        raise InspectorError(f"{path}: {sniffed.detail}", damaged_file_fix(path))
     if sniffed.kind == "unknown":
         raise InspectorError(
             f"{path}: not a PyTorch checkpoint: it is {sniffed.detail}; open a .pth/.pt/.ckpt/.safetensors file"
