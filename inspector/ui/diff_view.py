@@ -79,7 +79,7 @@ def _cell(row: ReviewRow, column: int) -> tuple[str, Any]:
     """(text, sort key) of one cell; missing numbers sort below every number."""
     d, name = row.diff, COLUMNS[column]
     if name == "Tensor":
-        return row.display_name, row.name
+        return (d.display_name if d is not None else row.name), row.name
     if name == "Status":
         return row.status, STATUS_RANK[row.status]
     if d is None:
@@ -105,6 +105,8 @@ def _tooltip(row: ReviewRow, column: int) -> str:
     if COLUMNS[column] != "Tensor":
         return text
     lines = [text] + ([row.kind] if row.kind else [])
+    if row.diff is None and row.label:  # a name in one file only: whose optimizer state (kept out of the
+        lines.append(row.label)  # cell, so the default window still shows every name whole)
     if row.diff is not None:
         lines += [f"A: {row.diff.key_a}", f"B: {row.diff.key_b}"]
     return "\n".join(lines)

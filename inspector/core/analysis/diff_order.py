@@ -33,13 +33,6 @@ class ReviewRow:
     label: str = ""  # a name in one file only: its optimizer label ("step of conv1.weight")
 
     @property
-    def display_name(self) -> str:
-        """The pair's :attr:`TensorDiff.display_name`, or the one-file name with its label."""
-        if self.diff is not None:
-            return self.diff.display_name
-        return f"{self.name} ({self.label})" if self.label and self.label not in self.name else self.name
-
-    @property
     def comparable(self) -> bool:
         """Both files hold it with the same shape: there is an elementwise difference to show."""
         return self.diff is not None and not self.diff.shape_mismatch
