@@ -187,3 +187,78 @@ def test_one_optimizer_step_changes_exactly_the_trainable_tensors(tmp_path):
     assert trainable == {"conv2.weight", "conv2.bias", "fc.weight"}
     assert {t.name for t in result.changed} == trainable
     assert len(result.tensors) == len(model.state_dict()) and not result.only_in_a and not result.only_in_b
+
+
+def write_base_and_renumbered_finetune(folder, base_sha256=""):
+    """A: Adam over every parameter of TinyNet, 3 steps; B: a new Adam over fc only (given named parameters,
+    so ``param_names`` say whose ``state.0`` is whose), 1 step: B's state.0 is A's state.4 (fc.weight)."""
+    from tests.checkpoint_factory import tiny_net
+
+    model = tiny_net()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(3):
+        opt.zero_grad()
+        model(torch.randn(2, 1, 4, 4)).sum().backward()
+        opt.step()
+    a = {"model_state_dict": model.state_dict(), "optimizer_state_dict": opt.state_dict()}
+    torch.save(a, folder / "base.pth")
+    fc_params = [model.fc.weight, model.fc.bias]
+    opt_b = torch.optim.Adam(fc_params, lr=1e-3)
+    model(torch.randn(2, 1, 4, 4)).sum().backward()
+    opt_b.step()
+    state_b = opt_b.state_dict()
+    state_b["param_groups"][0]["param_names"] = ["fc.weight", "fc.bias"]
+    b = {"model_state_dict": model.state_dict(), "optimizer_state_dict": state_b}
+    if base_sha256:
+        b["base_sha256"] = base_sha256
+    torch.save(b, folder / "ft.pth")
+    return folder / "base.pth", folder / "ft.pth"
+
+
+def test_renumbered_optimizer_state_shows_both_keys_labels_and_a_fresh_optimizer_note(tmp_path, capsys):
+    from inspector.cli import main
+
+    path_a, path_b = write_base_and_renumbered_finetune(tmp_path)
+    result = diff_checkpoints(str(path_a), str(path_b))
+    step = result.row("optimizer_state_dict/state.4.step")
+    assert step.name_b == "optimizer_state_dict/state.0.step" and step.key_b.endswith("state.0.step")
+    assert step.display_name == "optimizer_state_dict/state.4.step ↔ state.0.step (step of fc.weight)"
+    assert result.notes == [diff_module.FRESH_OPTIMIZER_NOTE]  # B steps 1 < A steps 3
+    assert result.only_display("optimizer_state_dict/state.0.step") == (
+        "optimizer_state_dict/state.0.step (step of conv.weight)"
+    )
+    ckpt_a, ckpt_b = load_checkpoint(str(path_a)), load_checkpoint(str(path_b))
+    delta = difference_tensor(ckpt_a, ckpt_b, step.name, step.name_b)
+    assert float(delta) == 2.0  # 3 steps in A, 1 in B: B's own state.0, not a missing state.4
+    assert main(["diff", str(path_a), str(path_b)]) == 1
+    out = capsys.readouterr().out
+    assert "optimizer_state_dict/state.4.exp_avg ↔ state.0.exp_avg (exp_avg of fc.weight)" in out
+    assert "optimizer_state_dict/state.0.step (step of conv.weight)" in out
+    assert f"note: {diff_module.FRESH_OPTIMIZER_NOTE}" in out
+    assert main(["diff", str(path_a), str(path_b), "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    row = next(t for t in data["tensors"] if t["name"] == "optimizer_state_dict/state.4.step")
+    assert row["name_b"] == "optimizer_state_dict/state.0.step"
+    assert data["notes"] == [diff_module.FRESH_OPTIMIZER_NOTE]
+    assert data["only_in_labels"]["optimizer_state_dict/state.0.step"] == "step of conv.weight"
+
+
+def test_same_optimizer_two_epochs_has_no_fresh_optimizer_note_and_one_name(tmp_path):
+    from tests.checkpoint_factory import tiny_net
+
+    model = tiny_net()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for name in ("e1.pth", "e2.pth"):
+        model(torch.randn(2, 1, 4, 4)).sum().backward()
+        opt.step()
+        torch.save({"model_state_dict": model.state_dict(), "optimizer_state_dict": opt.state_dict()},
+                   tmp_path / name)  # fmt: skip
+    result = diff_checkpoints(str(tmp_path / "e1.pth"), str(tmp_path / "e2.pth"))
+    step = result.row("optimizer_state_dict/state.0.step")
+    assert step.display_name == "optimizer_state_dict/state.0.step (step of conv.weight)"
+    assert result.notes == []
+
+
+def test_a_finetune_saved_file_gets_the_note_whatever_its_steps(tmp_path):
+    path_a, path_b = write_base_and_renumbered_finetune(tmp_path, base_sha256="0" * 64)
+    assert diff_checkpoints(str(path_a), str(path_b)).notes == [diff_module.FRESH_OPTIMIZER_NOTE]

@@ -235,3 +235,29 @@ def test_weights_view_draws_the_packed_conv_weight_dequantized(static_files, sta
     assert np.allclose(grid.scales, np.abs(real).max(axis=(1, 2, 3)), rtol=0, atol=1e-7)
     tile = grid.image[grid.padding : grid.padding + 3, grid.padding : grid.padding + 3]
     assert np.allclose(tile, real[0, 0] / np.abs(real[0]).max(), atol=1e-6)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_nothing_in_a_quantized_layer_is_trainable_not_even_its_float_bias(form, static_files, capsys):
+    ckpt = load_checkpoint(static_files[form])
+    by_name = {e.canonical_name: e for e in ckpt.entries}
+    for name in ("features.0.weight", "features.0.bias", "fc.weight", "fc.bias"):
+        assert not by_name[name].requires_grad and by_name[name].trainable_source == "quantized", name
+    assert by_name["features.0.bias"].dtype == "float32"
+    assert ckpt.totals.trainable == 0
+    assert main(["list", str(static_files[form]), "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)["entries"]}
+    bias = next(r for r in rows.values() if r["name"].endswith("0.bias") or r["name"] == "features.0.bias")
+    assert bias["requires_grad"] is False and bias["trainable_source"] == "quantized"
+
+
+def test_the_tree_tooltip_says_why_a_quantized_bias_is_not_trainable(static_files):
+    pytest.importorskip("PySide6")
+    from inspector.core.checkpoint.entry_tree import build_entry_tree, iter_nodes
+    from inspector.ui.entry_tree_model import tooltip_text
+
+    ckpt = load_checkpoint(static_files["state_dict"])
+    node = next(
+        n for n in iter_nodes(build_entry_tree(ckpt)) if n.entry and n.entry.name == "features.0.bias"
+    )
+    assert "not trainable: part of a quantized layer" in tooltip_text(node)

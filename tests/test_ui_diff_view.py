@@ -156,3 +156,21 @@ def test_default_order_puts_changed_parameters_before_zero_started_buffers(qtbot
     assert view.table.horizontalHeader().sortIndicatorSection() == -1  # no column sorted: the reading order
     view.table.sortByColumn(COLUMNS.index("rel L2"), Qt.SortOrder.DescendingOrder)
     assert view.visible_names()[:3] == ["1.bias", "1.running_mean", "1.num_batches_tracked"]  # still on offer
+
+
+def test_renumbered_optimizer_rows_show_both_keys_and_labels_and_the_note(qtbot, window, tmp_path):
+    from inspector.core.analysis.diff import FRESH_OPTIMIZER_NOTE
+    from tests.test_diff import write_base_and_renumbered_finetune
+
+    path_a, path_b = write_base_and_renumbered_finetune(tmp_path)
+    compare(qtbot, window, path_a, path_b)
+    names = column_texts(window.view, "Tensor")
+    assert "optimizer_state_dict/state.4.step ↔ state.0.step (step of fc.weight)" in names
+    view = window.view
+    only_a = names.index("optimizer_state_dict/state.0.step")  # only in A: its label in the tooltip
+    tip = view.proxy.index(only_a, 0).data(Qt.ItemDataRole.ToolTipRole).splitlines()
+    assert "step of conv.weight" in tip
+    assert f"note: {FRESH_OPTIMIZER_NOTE}" in window.status.text()
+    with qtbot.waitSignal(window.view.weight_view.view_shown, timeout=TIMEOUT):
+        assert window.view.select("optimizer_state_dict/state.4.exp_avg")
+    assert "no tensor matches" not in window.view.weight_view.message.text()

@@ -126,3 +126,17 @@ def test_error_box_of_a_damaged_file_offers_verify(qtbot, window, tiny_checkpoin
     dialog.close()
     _failed_open(qtbot, window, bad_file)  # not a checkpoint at all: nothing to verify in it
     assert window.error_verify_button is None
+
+
+def test_an_ok_check_shrinks_the_dialog_to_its_line_and_close(qtbot, window, tiny_checkpoint):
+    dialog = window.verify_file(str(tiny_checkpoint))
+    assert dialog.height() == 320  # room for a list of damaged records while it checks
+    with qtbot.waitSignal(dialog.verified, timeout=20000) as blocker:
+        pass
+    assert blocker.args[0].ok and not blocker.args[0].notes
+    assert not dialog.result_text.isVisibleTo(dialog)  # no empty list
+    qtbot.waitUntil(lambda: dialog.height() < 160, timeout=5000)
+    assert dialog.width() == 640
+    qtbot.waitUntil(lambda: dialog.height() >= dialog.minimumSizeHint().height(), timeout=5000)  # Close fits
+    qtbot.waitUntil(lambda: dialog.buttons.geometry().bottom() < dialog.height(), timeout=5000)
+    dialog.close()

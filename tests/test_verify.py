@@ -435,3 +435,34 @@ def test_bytes_appended_are_a_note_not_damage(tmp_path, capsys, form):
     assert main(["verify", "--json", str(path)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["ok"] and out["trailing_bytes"] == 700 and len(out["notes"]) == 1
+
+
+def test_list_of_a_truncated_zip_points_at_verify_in_each_faces_words(tmp_path, capsys):
+    path = cf.write_state_dict(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    assert main(["list", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "a zip archive that is truncated or corrupt; re-download it or save it again" in err
+    assert err.rstrip().endswith(f"; `inspector verify {path}` names the damaged tensors")
+    with pytest.raises(InspectorError) as raised:
+        load_checkpoint(path)
+    assert raised.value.gui_message.endswith("; File › Verify… names the damaged tensors")
+    assert "re-download" in raised.value.gui_message  # the window still offers Verify… for it
+
+
+def test_damaged_optimizer_state_is_named_with_its_parameter(tmp_path, capsys):
+    path = cf.write_training_checkpoint(tmp_path)
+    exp_avg = torch.load(path, weights_only=True)["optimizer_state_dict"]["state"][4]["exp_avg"]  # fc.weight
+    info = record_of(path, exp_avg)
+    flip_byte(path, data_offset(path, info) + 5)
+    report = verify_checkpoint(path)
+    assert [d.tensors for d in report.damaged] == [["optimizer_state_dict/state.4.exp_avg"]]
+    line = report.damaged[0].line()
+    assert "tensor optimizer_state_dict/state.4.exp_avg (exp_avg of fc.weight)" in line
+    assert main(["verify", "--json", str(path)]) == 1
+    damaged = json.loads(capsys.readouterr().out)["damaged"][0]
+    assert damaged["tensors"] == ["optimizer_state_dict/state.4.exp_avg"]  # the key stays as it was
+    assert damaged["labels"] == {"optimizer_state_dict/state.4.exp_avg": "exp_avg of fc.weight"}
+    assert main(["verify", str(path)]) == 1
+    assert "(exp_avg of fc.weight)" in capsys.readouterr().out

@@ -117,12 +117,14 @@ def print_table(result, changed_only: bool = False, kinds: dict[str, str] | None
     print(result.summary_line())
     for label, names in (("only in A", result.only_in_a), ("only in B", result.only_in_b)):
         if names:
-            shown = ", ".join(names[:ONLY_IN_SHOWN])
+            shown = ", ".join(result.only_display(n) for n in names[:ONLY_IN_SHOWN])
             more = (
                 f", … and {len(names) - ONLY_IN_SHOWN} more (--json lists all)"
                 if len(names) > ONLY_IN_SHOWN
                 else ""
             )
             print(f"{label} ({len(names)}): {shown}{more}")
+    for note in result.notes:
+        print(f"note: {note}")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)

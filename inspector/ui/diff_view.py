@@ -105,6 +105,8 @@ def _tooltip(row: ReviewRow, column: int) -> str:
     if COLUMNS[column] != "Tensor":
         return text
     lines = [text] + ([row.kind] if row.kind else [])
+    if row.diff is None and row.label:  # a name in one file only: whose optimizer state (kept out of the
+        lines.append(row.label)  # cell, so the default window still shows every name whole)
     if row.diff is not None:
         lines += [f"A: {row.diff.key_a}", f"B: {row.diff.key_b}"]
     return "\n".join(lines)
@@ -307,9 +309,9 @@ class DiffView(QWidget):
         from inspector.core.analysis.diff import difference_tensor
 
         ckpt_a, ckpt_b = self._checkpoints
-        name = row.name
+        name, name_b = row.name, row.diff.name_b
         self.weight_view.show_tensor(
-            f"{name}: a − b  {list(row.diff.shape_a)}", lambda: difference_tensor(ckpt_a, ckpt_b, name),
+            f"{name}: a − b  {list(row.diff.shape_a)}", lambda: difference_tensor(ckpt_a, ckpt_b, name, name_b),
             row.diff.shape_a, f"diff::{ckpt_a.path}::{ckpt_b.path}::{name}",
         )  # fmt: skip
 
@@ -393,8 +395,9 @@ class DiffWindow(QWidget):
     def _on_finished(self, outcome) -> None:
         result, ckpt_a, ckpt_b = outcome
         self._set_busy(False)
-        self.status.setText("\n".join(f"warning: {w}" for w in result.warnings))
-        self.status.setVisible(bool(result.warnings))
+        lines = [f"note: {n}" for n in result.notes] + [f"warning: {w}" for w in result.warnings]
+        self.status.setText("\n".join(lines))
+        self.status.setVisible(bool(lines))
         self.view.set_result(result, ckpt_a, ckpt_b)
         self.diff_finished.emit(result)
 

@@ -194,6 +194,8 @@ class EntryDetails(QWidget):
         trainable = ("yes" if entry.requires_grad else "no") if entry.kind == "parameter" else "—"
         if entry.kind == "parameter" and entry.trainable_source == "frozen list":
             trainable += " (from the file's frozen list, written by fine-tuning)"
+        if entry.kind == "parameter" and entry.trainable_source == "quantized":
+            trainable += " (a quantized layer: nothing in it trains)"
         texts = {
             "Key": entry.key,
             "Group": entry.group or "—",

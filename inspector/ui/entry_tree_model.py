@@ -114,6 +114,8 @@ def tooltip_text(node: EntryNode) -> str:
         text += (
             f"\n{'trainable' if entry.requires_grad else 'frozen'}: from the file's frozen list (fine-tuning)"
         )
+    if entry.kind == "parameter" and entry.trainable_source == "quantized":
+        text += "\nnot trainable: part of a quantized layer (its float bias lives in the packed parameters)"
     return text + (f"\n{entry.state_label}" if entry.state_label else "")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from functools import partial
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -116,6 +116,21 @@ class VerifyDialog(QDialog):
         self.result_text.setVisible(bool(lines))
         self.cancel_button.setVisible(False)
         self.close_button.setVisible(True)
+        if not lines:  # after the pending layout requests (Close was just shown): their sizes are current
+            QTimer.singleShot(0, self._fit_height)
+
+    def _fit_height(self) -> None:
+        """Without a list (an ok check, no notes), shrink to the summary and Close: the 320-pixel box sized for
+        a list of damaged records is otherwise one line in a large empty dialog. The width stays."""
+        if self.result_text.isVisibleTo(self):
+            return
+        self.buttons.layout().activate()
+        layout = self.layout()
+        layout.invalidate()
+        layout.activate()
+        width = self.width()
+        height = layout.heightForWidth(width) if layout.hasHeightForWidth() else -1
+        self.resize(width, max(height, self.minimumSizeHint().height()))
 
     # -- closing ---------------------------------------------------------------------------------------------
     def shutdown(self, msecs: int = -1) -> bool:

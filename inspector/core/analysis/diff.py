@@ -47,11 +47,19 @@ class TensorDiff:
     label: str = (
         ""  # optimizer state mapped to its parameter: "exp_avg of conv1.weight" (name keeps the index)
     )
+    name_b: str = ""  # B's own match name where it differs (optimizer state paired by parameter, renumbered)
 
     @property
     def display_name(self) -> str:
-        """``optimizer_state_dict/state.0.exp_avg (exp_avg of conv1.weight)``; the plain name otherwise."""
-        return f"{self.name} ({self.label})" if self.label else self.name
+        """``optimizer_state_dict/state.6.step ↔ state.0.step (step of fc1.weight)`` when B numbers the state
+        otherwise (both keys: each file's own index stays visible); ``... (exp_avg of conv1.weight)`` or the
+        plain name otherwise."""
+        text = self.name
+        if self.name_b and self.name_b != self.name:
+            prefix, _, rest = self.name_b.rpartition("state.")
+            short_b = f"state.{rest}" if rest and prefix == self.name.rpartition("state.")[0] else self.name_b
+            text += f" ↔ {short_b}"
+        return f"{text} ({self.label})" if self.label else text
 
     @property
     def shape_mismatch(self) -> bool:
@@ -83,6 +91,7 @@ class TensorDiff:
             "dtype_b": self.dtype_b,
             "key_a": self.key_a,
             "key_b": self.key_b,
+            "name_b": self.name_b or self.name,
         }
 
 
@@ -101,6 +110,13 @@ class DiffResult:
     only_in_a: list[str]
     only_in_b: list[str]
     warnings: list[str] = field(default_factory=list)
+    only_labels: dict[str, str] = field(default_factory=dict)  # only-in name -> "step of conv1.weight"
+    notes: list[str] = field(default_factory=list)  # how to read the result (a fresh optimizer in B)
+
+    def only_display(self, name: str) -> str:
+        """An only-in-A/B name with its optimizer label: ``.../state.0.step (step of conv1.weight)``."""
+        label = self.only_labels.get(name, "")
+        return f"{name} ({label})" if label and label not in name else name
 
     @property
     def shape_mismatch(self) -> list[TensorDiff]:
@@ -158,6 +174,8 @@ class DiffResult:
                 "only_in_b": len(self.only_in_b),
             },
             "warnings": list(self.warnings),
+            "only_in_labels": dict(self.only_labels),
+            "notes": list(self.notes),
             "identical": self.identical,
         }
 
@@ -196,10 +214,33 @@ def _pair_optimizer_state(a_named: dict, b_named: dict) -> dict:
     return paired
 
 
+FRESH_OPTIMIZER_NOTE = (
+    "the optimizer state of B is a new optimizer's (fine-tuning starts one): its moments are not comparable "
+    "with A's"
+)
+
+
+def _fresh_optimizer(
+    ckpt_a: Checkpoint, ckpt_b: Checkpoint, pairs: list[tuple[TensorEntry, TensorEntry]]
+) -> bool:
+    """B's optimizer was started anew: B was saved by ``finetune`` (it records ``base_sha256``) or every
+    ``step`` B counts is smaller than A's for the same parameter. Only asked of state paired by parameter."""
+    if not pairs:
+        return False
+    if isinstance(ckpt_b.metadata, dict) and ckpt_b.metadata.get("base_sha256"):
+        return True
+    steps = [(ea, eb) for ea, eb in pairs if ea.name.endswith(".step") and not ea.shape and not eb.shape]
+    try:
+        return bool(steps) and all(float(ckpt_b.tensor(eb)) < float(ckpt_a.tensor(ea)) for ea, eb in steps)
+    except (TypeError, ValueError, RuntimeError):  # a step that is no number: say nothing
+        return False
+
+
 def iter_diff(ckpt_a: Checkpoint, ckpt_b: Checkpoint) -> Job[DiffResult]:
     """Compare every tensor the two checkpoints share; progress counts tensors (``done`` of ``total``)."""
     warnings: list[str] = []
     a_named, b_named = _by_match_name(ckpt_a, warnings), _by_match_name(ckpt_b, warnings)
+    b_own_names = {id(e): name for name, e in b_named.items()}
     b_named = _pair_optimizer_state(a_named, b_named)
     shared = [name for name in a_named if name in b_named]
     rows = []
@@ -216,6 +257,7 @@ def iter_diff(ckpt_a: Checkpoint, ckpt_b: Checkpoint) -> Job[DiffResult]:
             eb.dtype,
             changed=True,
             label=ea.state_label or eb.state_label,
+            name_b=b_own_names.get(id(eb), name),
         )
         if row.shape_mismatch:
             row.max_abs = row.rel_l2 = row.l2_diff = row.l2_a = row.changed_elements = None
@@ -224,10 +266,14 @@ def iter_diff(ckpt_a: Checkpoint, ckpt_b: Checkpoint) -> Job[DiffResult]:
             yield from _compare(row, ckpt_a.tensor(ea), ckpt_b.tensor(eb), i, len(shared))
         rows.append(row)
     yield Progress(len(shared), len(shared), "compared")
+    only_in_a, only_in_b = [n for n in a_named if n not in b_named], [n for n in b_named if n not in a_named]
+    only_labels = {n: a_named[n].state_label for n in only_in_a if a_named[n].state_label}
+    only_labels |= {n: b_named[n].state_label for n in only_in_b if b_named[n].state_label}
+    state_pairs = [(a_named[n], b_named[n]) for n in shared if a_named[n].state_of and b_named[n].state_of]
+    notes = [FRESH_OPTIMIZER_NOTE] if _fresh_optimizer(ckpt_a, ckpt_b, state_pairs) else []
     return DiffResult(
-        path_a=ckpt_a.path, path_b=ckpt_b.path, tensors=rows,
-        only_in_a=[n for n in a_named if n not in b_named], only_in_b=[n for n in b_named if n not in a_named],
-        warnings=warnings,
+        path_a=ckpt_a.path, path_b=ckpt_b.path, tensors=rows, only_in_a=only_in_a, only_in_b=only_in_b,
+        warnings=warnings, only_labels=only_labels, notes=notes,
     )  # fmt: skip
 
 
@@ -321,13 +367,14 @@ def diff_checkpoints(path_a: str, path_b: str, trust: bool = False) -> DiffResul
     return result
 
 
-def difference_tensor(ckpt_a: Checkpoint, ckpt_b: Checkpoint, name: str):
-    """``a - b`` for the pair matched as ``name`` (float32, float64 when either is float64), for drawing."""
+def difference_tensor(ckpt_a: Checkpoint, ckpt_b: Checkpoint, name: str, name_b: str = ""):
+    """``a - b`` for the pair matched as ``name`` (float32, float64 when either is float64), for drawing;
+    ``name_b``: B's own match name where it differs (:attr:`TensorDiff.name_b`, renumbered optimizer state)."""
     import torch
 
     entries = {}
-    for label, ckpt in (("A", ckpt_a), ("B", ckpt_b)):
-        found = [e for e in ckpt.entries if ckpt.match_name(e) == name]
+    for label, ckpt, wanted in (("A", ckpt_a, name), ("B", ckpt_b, name_b or name)):
+        found = [e for e in ckpt.entries if ckpt.match_name(e) == wanted]
         if not found:
             raise InspectorError(
                 f"{ckpt.path}: no tensor matches '{name}' (file {label}); pick a tensor both files hold"

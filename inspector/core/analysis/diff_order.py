@@ -30,6 +30,7 @@ class ReviewRow:
     status: str
     kind: str = ""
     diff: TensorDiff | None = None
+    label: str = ""  # a name in one file only: its optimizer label ("step of conv1.weight")
 
     @property
     def comparable(self) -> bool:
@@ -81,8 +82,15 @@ def review_rows(result: DiffResult, kinds: dict[str, str] | None = None) -> list
     """Every row of ``result`` (pairs in file A's order, then A-only, then B-only), unsorted."""
     kinds = kinds or {}
     rows = [ReviewRow(t.name, diff_status(t), kinds.get(t.name, ""), t) for t in result.tensors]
-    rows += [ReviewRow(name, "only in A", kinds.get(name, "")) for name in result.only_in_a]
-    rows += [ReviewRow(name, "only in B", kinds.get(name, "")) for name in result.only_in_b]
+    labels = result.only_labels
+    rows += [
+        ReviewRow(name, "only in A", kinds.get(name, ""), None, labels.get(name, ""))
+        for name in result.only_in_a
+    ]
+    rows += [
+        ReviewRow(name, "only in B", kinds.get(name, ""), None, labels.get(name, ""))
+        for name in result.only_in_b
+    ]
     return rows
 
 

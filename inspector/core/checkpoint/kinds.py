@@ -89,3 +89,19 @@ def apply_saved_frozen(ckpt: Checkpoint) -> int:
             entry.trainable_source = "frozen list"
             changed += 1
     return changed
+
+
+def mark_quantized_layers(ckpt: Checkpoint) -> int:
+    """Nothing in a converted quantized layer trains: its weight is quantized or packed, and its float bias
+    lives in the same packed parameters (``conv.bias`` float32 reads as a parameter, and a state dict drops
+    ``requires_grad``, so it would say "trainable"). Every row of a module with a quantized or packed
+    tensor is marked not trainable, ``trainable_source`` "quantized"; returns how many rows changed."""
+    entries = ckpt.model_entries()
+    layers = {e.module for e in entries if e.quantized or e.packed_in}
+    changed = 0
+    for entry in entries:
+        if entry.module in layers:
+            changed += entry.requires_grad
+            entry.requires_grad = False
+            entry.trainable_source = "quantized"
+    return changed

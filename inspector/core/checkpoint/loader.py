@@ -29,7 +29,12 @@ import warnings
 from typing import Any
 
 from inspector.core.checkpoint.byte_source import ByteSource
-from inspector.core.checkpoint.kinds import apply_saved_frozen, estimate_model_kinds, saved_frozen_names
+from inspector.core.checkpoint.kinds import (
+    apply_saved_frozen,
+    estimate_model_kinds,
+    mark_quantized_layers,
+    saved_frozen_names,
+)
 from inspector.core.checkpoint.model import Checkpoint, FileIdentity
 from inspector.core.checkpoint.optimizer_state import map_optimizer_state
 from inspector.core.checkpoint.read_context import ReadContext, corrupt_error, reason_of
@@ -89,6 +94,7 @@ def iter_load_checkpoint(path, trust: bool = False, resolve: bool = True) -> Job
         resolve_architecture(ckpt)
     estimate_model_kinds(ckpt)  # what neither a module nor a known architecture typed: by name
     apply_saved_frozen(ckpt)  # a fine-tuned file's own frozen list, over the inferred "parameters train"
+    mark_quantized_layers(ckpt)  # a quantized layer's float bias cannot train either
     map_optimizer_state(ckpt)  # state.0.exp_avg -> "exp_avg of conv1.weight"
     yield Progress(STAGES, STAGES, "done")
     return ckpt
@@ -123,12 +129,20 @@ def _check_readable(path: str) -> None:
         raise InspectorError(f"{path}: the file is empty (0 bytes); re-download or re-save the checkpoint")
 
 
+def damaged_file_fix(path: str) -> Fix:
+    """What to do with a truncated or corrupt archive: get it again, and verify says which tensors it lost."""
+    return Fix(
+        cli=f"re-download it or save it again; `inspector verify {path}` names the damaged tensors",
+        gui="re-download it or save it again; File › Verify… names the damaged tensors",
+    )
+
+
 # -- stage 2: reading ----------------------------------------------------------------------------------------
 def _read(path: str, source: str | bytes, sniffed: Sniffed, trust: bool, ctx: ReadContext) -> Checkpoint:
     if sniffed.kind == "empty":
         raise InspectorError(f"{path}: the file is empty; re-download or re-save the checkpoint")
     if sniffed.kind == "corrupt":
-        raise InspectorError(f"{path}: {sniffed.detail}; re-download it or save it again")
+        raise InspectorError(f"{path}: {sniffed.detail}", damaged_file_fix(path))
     if sniffed.kind == "unknown":
         raise InspectorError(
             f"{path}: not a PyTorch checkpoint: it is {sniffed.detail}; open a .pth/.pt/.ckpt/.safetensors file"

@@ -44,6 +44,9 @@ class DamagedRecord:
     tensors: list[str] = field(default_factory=list)
     detail: str = ""
     crcs: tuple[int, int] | None = None  # CRC_MISMATCH: (stored, computed)
+    labels: dict[str, str] = field(
+        default_factory=dict
+    )  # tensor -> "exp_avg of fc1.weight" (optimizer state)
 
     def to_json(self) -> dict[str, Any]:
         found = {
@@ -52,13 +55,15 @@ class DamagedRecord:
             "problem": self.problem,
             "detail": self.detail,
         }
+        if self.labels:
+            found["labels"] = dict(self.labels)
         if self.crcs is not None:
             found.update(stored_crc=f"{self.crcs[0]:08x}", computed_crc=f"{self.crcs[1]:08x}")
         return found
 
     def line(self) -> str:
         """The one line the CLI prints and the GUI lists: where, which tensors, what happened (for a person)."""
-        names = ", ".join(self.tensors[:8]) + (
+        names = ", ".join(self._labelled(t) for t in self.tensors[:8]) + (
             f" (+{len(self.tensors) - 8} more)" if len(self.tensors) > 8 else ""
         )
         if not self.tensors:
@@ -71,6 +76,10 @@ class DamagedRecord:
         else:
             how = f"{self.problem}: {self.detail}" if self.detail else self.problem
         return f"{self.record} ({what}): {how}"
+
+    def _labelled(self, tensor: str) -> str:
+        """``optimizer_state_dict/state.6.exp_avg (exp_avg of fc1.weight)``, as ``list`` shows it."""
+        return f"{tensor} ({self.labels[tensor]})" if tensor in self.labels else tensor
 
 
 @dataclass
@@ -86,6 +95,7 @@ class VerifyReport:
     trailing_bytes: int = (
         0  # after the end of a zip or legacy file: torch.load ignores them (a note, not damage)
     )
+    labels: dict[str, str] = field(default_factory=dict)  # tensor key -> optimizer label, from the listing
 
     @property
     def notes(self) -> list[str]:
@@ -193,6 +203,8 @@ def iter_verify(path) -> Job[VerifyReport]:
 
         load_checkpoint(path, resolve=False)  # raises the loader's one-line message for what it is
         raise InspectorError(f"{path}: verify does not know this format ({sniffed.kind}); open it to list it")
+    for damaged in report.damaged:
+        damaged.labels = {t: report.labels[t] for t in damaged.tensors if t in report.labels}
     if report.ok:  # what verify passes, the loader opens: its own checks decide last (one-line error)
         from inspector.core.checkpoint.loader import load_checkpoint
 
@@ -218,14 +230,17 @@ def _check_readable(path: str) -> None:
 
 
 def names_by_storage(
-    obj: Any, ctx: ReadContext, storage_keys: dict[int, tuple[str, int]]
+    obj: Any, ctx: ReadContext, storage_keys: dict[int, tuple[str, int]], labels: dict[str, str] | None = None
 ) -> tuple[dict[str, list], int]:
     """``{storage key: [(tensor name, bytes of the storage it needs), ...]}`` of the listing of ``obj``, and how
     many tensors the listing holds; ``storage_keys`` maps a storage's ``_cdata`` to its key and where it starts
-    in that storage (a legacy storage view), filled by the reader."""
+    in that storage (a legacy storage view), filled by the reader. ``labels``, when given, gets the optimizer
+    state's labels (tensor key -> "exp_avg of fc1.weight"), so damage is named as ``list`` names it."""
     from inspector.core.checkpoint.listing import list_object
 
     listing = list_object(obj, ctx.devices, ctx.limits)
+    if labels is not None:
+        labels.update(optimizer_labels(listing, obj, ctx.path))
     users: dict[str, list[tuple[str, int]]] = {}
     for entry in listing.entries:
         tensor = listing.tensors[entry.key]
@@ -234,6 +249,27 @@ def names_by_storage(
             key, base = found
             users.setdefault(key, []).append((entry.key, base + bytes_needed(tensor)))
     return users, len(listing.entries)
+
+
+def optimizer_labels(listing: Any, obj: Any, path: str) -> dict[str, str]:
+    """Tensor key -> label of the optimizer state a listing holds, mapped as the loader maps it (kinds by name,
+    then ``map_optimizer_state``) on copies of its entries: a label is a hint, never a reason to fail."""
+    import copy
+
+    from inspector.core.checkpoint.kinds import estimate_model_kinds
+    from inspector.core.checkpoint.model import Checkpoint
+    from inspector.core.checkpoint.optimizer_state import map_optimizer_state
+
+    try:
+        ckpt = Checkpoint(
+            path=path, format=listing.format, container="", entries=[copy.copy(e) for e in listing.entries],
+            model_group=listing.model_group, model_prefix=listing.model_prefix, raw=obj,
+        )  # fmt: skip
+        estimate_model_kinds(ckpt)
+        map_optimizer_state(ckpt)
+    except Exception:  # noqa: BLE001 - damaged files hold anything; the raw names stay
+        return {}
+    return {e.key: e.state_label for e in ckpt.entries if e.state_label}
 
 
 def _storage_key(tensor: Any, storage_keys: dict[int, tuple[str, int]]) -> tuple[str, int] | None:

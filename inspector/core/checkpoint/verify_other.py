@@ -84,7 +84,7 @@ def _verify_legacy(source: ByteSource, ctx, report: VerifyReport) -> None:
         storage_keys[storage._cdata] = (key, offset)
 
     obj = legacy._unpickle_legacy_main(data, ctx, main_start, declared, None, on_storage)
-    users, report.tensors_checked = names_by_storage(obj, ctx, storage_keys)
+    users, report.tensors_checked = names_by_storage(obj, ctx, storage_keys, report.labels)
     report.records_checked += 1  # the pickle
     _walk_legacy_storages(data, keys, declared, users, data_start, report)
     report.unchecked.append(NO_CRC.format(form="legacy (pre-1.6) torch files"))

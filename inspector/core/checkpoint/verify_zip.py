@@ -242,7 +242,7 @@ def _read_structure(archive: MetaStorageZip, ctx, report: VerifyReport, torchscr
                 from inspector.core.checkpoint.torchscript import read_declarations, reshape_as_modules
 
                 reshape_as_modules(obj, read_declarations(archive))
-            users, count = names_by_storage(obj, ctx, archive.keys)
+            users, count = names_by_storage(obj, ctx, archive.keys, report.labels)
     except InspectorError as exc:
         pickle_name = archive.prefix + "data.pkl"
         why = exc.message.removeprefix(f"{ctx.path}: ")
