@@ -34,10 +34,12 @@ def test_a_damaged_tensor_is_marked_and_said_after_open(qtbot, window, tmp_path)
     load_and_wait(qtbot, window, str(flipped))
     qtbot.waitUntil(lambda: "damaged on disk" in window.message_label.text(), timeout=TIMEOUT)
     assert "fc.weight" in window.message_label.text() and "File › Verify…" in window.message_label.text()
+    assert window.message_label.toolTip().startswith(window.message_label.text())  # cut at the edge: all here
     assert row_of(window, "fc.weight").data(Qt.ItemDataRole.ForegroundRole) == DAMAGED_COLOUR
     assert "CRC-32" in row_of(window, "fc.weight").data(Qt.ItemDataRole.ToolTipRole)
     assert row_of(window, "conv.weight").data(Qt.ItemDataRole.ForegroundRole) is None
     load_and_wait(qtbot, window, str(good))  # the next file starts clean
     qtbot.waitUntil(lambda: not window._background_verify.is_busy(), timeout=TIMEOUT)
     assert "damaged" not in window.message_label.text()
+    assert window.message_label.toolTip() == window.message_label.text()
     assert row_of(window, "fc.weight").data(Qt.ItemDataRole.ForegroundRole) is None

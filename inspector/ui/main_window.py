@@ -82,6 +82,14 @@ TREE_SHARE = 0.62  # the tree's pane may widen to this share of the window to sh
 AUTO_VERIFY_MAX_BYTES = 2 << 30  # files up to this size get their CRC-32s checked in the background on open
 
 
+class _StatusText(QLabel):
+    """The status bar's message: a long one is cut at the window's edge, so its tooltip holds all of it."""
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        super().setText(text)
+        self.setToolTip(text)
+
+
 def _verify_job(path: str):
     """Made on the worker thread: the verifier (and torch) is imported there."""
     from inspector.core.checkpoint.verify import iter_verify
@@ -310,7 +318,7 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
-        self.message_label = QLabel()
+        self.message_label = _StatusText()
         bar.addWidget(self.message_label, 1)
         self.progress_bar = QProgressBar()
         self.progress_bar.setMaximumWidth(220)
@@ -373,7 +381,6 @@ class MainWindow(QMainWindow):
     def _on_checkpoint_loaded(self, checkpoint: Checkpoint) -> None:
         seconds = time.monotonic() - self._load_started
         self.message_label.setStyleSheet("")
-        self.message_label.setToolTip("")
         self._set_loading(False)
         self._failed_load = None
         self.failed_path = ""
@@ -418,7 +425,7 @@ class MainWindow(QMainWindow):
         self.message_label.setText(
             f"{os.path.basename(checkpoint.path)}: {what}: CRC-32 mismatch, its values are wrong; see File › Verify…"
         )
-        self.message_label.setToolTip(DAMAGED_TIP)
+        self.message_label.setToolTip(f"{self.message_label.text()}\n\n{DAMAGED_TIP}")
         self.message_label.setStyleSheet("color: #b00020;")
 
     def _on_load_failed(self, path: str, message: str) -> None:
