@@ -58,7 +58,7 @@ def test_unreadable_file_shows_the_one_line_error(qtbot, window, bad_file):
 
 def test_progress_and_cancel(qtbot, window, tiny_checkpoint, monkeypatch):
     started, closed = threading.Event(), threading.Event()
-    monkeypatch.setattr(verify_dialog_module, "_verify_job", lambda path: endless_job(started, closed))
+    monkeypatch.setattr(verify_dialog_module, "verify_job", lambda path: endless_job(started, closed))
     dialog = window.verify_file(str(tiny_checkpoint))
     assert dialog.progress_bar.isVisibleTo(dialog) and dialog.cancel_button.isVisibleTo(dialog)
     qtbot.waitUntil(lambda: dialog.status_label.text() == "spinning…", timeout=15000)
@@ -71,7 +71,7 @@ def test_progress_and_cancel(qtbot, window, tiny_checkpoint, monkeypatch):
 
 def test_closing_the_window_while_verifying_stops_the_thread(qtbot, window, tiny_checkpoint, monkeypatch):
     started, closed = threading.Event(), threading.Event()
-    monkeypatch.setattr(verify_dialog_module, "_verify_job", lambda path: endless_job(started, closed))
+    monkeypatch.setattr(verify_dialog_module, "verify_job", lambda path: endless_job(started, closed))
     window.verify_file(str(tiny_checkpoint))
     qtbot.waitUntil(started.is_set, timeout=5000)
     assert running_workers()

@@ -48,6 +48,14 @@ def format_shape(shape: tuple[int, ...]) -> str:
     return "×".join(str(d) for d in shape) if shape else "scalar"
 
 
+def format_names(names, limit: int) -> str:
+    """The first ``limit`` names, comma-separated, then how many more: ``a, b, c (+4 more)`` (messages that name
+    tensors stay one readable line however many there are)."""
+    names = list(names)
+    more = f" (+{len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
 def plural(count: int, noun: str, plural_noun: str = "", shown: str = "") -> str:
     """``plural(1, "buffer")`` -> ``1 buffer``, ``plural(3, "buffer")`` -> ``3 buffers``, ``plural(2, "shape
     mismatch", "shape mismatches")``; ``shown`` is the number as printed (``format_count_short``: ``1.2k``)

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 
 from inspector.core.checkpoint.model import totals_line
 from inspector.core.errors import TrustRequiredError, UnsafeCheckpointError
-from inspector.core.formatting import plural
+from inspector.core.formatting import format_names, plural
 from inspector.ui.column_sizing import NameStaysReadable, chrome_width, fit_columns
 from inspector.ui.diff_view import DiffWindow
 from inspector.ui.entry_details import EntryDetails
@@ -65,7 +65,7 @@ from inspector.ui.session import Session
 from inspector.ui.summary_panel import SummaryPanel
 from inspector.ui.training_panel import TrainingPanel
 from inspector.ui.trust_dialog import TrustDialog
-from inspector.ui.verify_dialog import VerifyDialog
+from inspector.ui.verify_dialog import VerifyDialog, verify_job
 from inspector.ui.weight_view import WeightView
 from inspector.ui.worker import CLOSE_WAIT_MS, Deadline, JobWorker, WorkerSlot
 
@@ -88,13 +88,6 @@ class _StatusText(QLabel):
     def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
         super().setText(text)
         self.setToolTip(text)
-
-
-def _verify_job(path: str):
-    """Made on the worker thread: the verifier (and torch) is imported there."""
-    from inspector.core.checkpoint.verify import iter_verify
-
-    return iter_verify(path)
 
 
 def _load_job(path: str, trust: bool):
@@ -410,7 +403,7 @@ class MainWindow(QMainWindow):
         if size > AUTO_VERIFY_MAX_BYTES:
             return
         self._background_verify.start(
-            partial(_verify_job, checkpoint.path),
+            partial(verify_job, checkpoint.path),
             partial(self._on_verified_in_background, checkpoint),
             lambda _message: None,  # not readable for verify: the load said what there is to say
         )
@@ -418,9 +411,9 @@ class MainWindow(QMainWindow):
     def _on_verified_in_background(self, checkpoint: Checkpoint, report) -> None:
         if checkpoint is not self.checkpoint or report.ok:
             return
-        damaged = [name for record in report.damaged for name in record.tensors]
+        damaged = report.damaged_tensors
         self.model.set_damaged(damaged)
-        shown = ", ".join(damaged[:3]) + (", …" if len(damaged) > 3 else "")
+        shown = format_names(damaged, 3)
         what = f"{plural(len(damaged), 'tensor')} damaged on disk ({shown})" if damaged else "damaged on disk"
         self.message_label.setText(
             f"{os.path.basename(checkpoint.path)}: {what}: CRC-32 mismatch, its values are wrong; see File › Verify…"

@@ -28,7 +28,7 @@ from inspector.ui.worker import WorkerSlot
 PROGRESS_STEPS = 1000  # the bar counts in thousandths: byte totals overflow a QProgressBar's int
 
 
-def _verify_job(path: str):
+def verify_job(path: str):
     """Made on the worker thread: the verifier (and torch) is imported there."""
     from inspector.core.checkpoint.verify import iter_verify
 
@@ -74,7 +74,7 @@ class VerifyDialog(QDialog):
 
     def start(self) -> None:
         self._jobs.start(
-            partial(_verify_job, self.path),
+            partial(verify_job, self.path),
             on_finished=self._on_verified,
             on_failed=self._on_failed,
             on_progress=self._on_progress_changed,

@@ -32,6 +32,7 @@ from inspector.core.checkpoint.allowlist import (
 from inspector.core.checkpoint.byte_source import ByteSource, storage_from_bytes
 from inspector.core.checkpoint.pickle_scan import scan_pickle
 from inspector.core.checkpoint.safe_unpickle import unpickle
+from inspector.core.formatting import format_names
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
@@ -126,8 +127,11 @@ def _refuse_storages_past_the_end(obj, ctx, declared: dict, placeholders: dict, 
     users, _ = names_by_storage(obj, ctx, placeholders)
     names = [name for key in past for name, _ in users.get(key, [])]
     needed = max(declared[key][1] for key in past)
-    what = (f"tensor {names[0]}" if len(names) == 1 else f"tensors {', '.join(names[:8])}" + (
-        f" (+{len(names) - 8} more)" if len(names) > 8 else "")) if names else "a tensor"  # fmt: skip
+    what = (
+        (f"tensor {names[0]}" if len(names) == 1 else f"tensors {format_names(names, 8)}")
+        if names
+        else "a tensor"
+    )
     ctx.corrupt(
         f"{what} need{'s' if len(names) <= 1 else ''} {needed:,} bytes of data, more than the whole file holds "
         f"({file_size:,} bytes): the file is cut short or damaged"

@@ -23,6 +23,7 @@ from inspector.core.checkpoint.read_context import ReadContext
 from inspector.core.checkpoint.sniff import sniff_source
 from inspector.core.checkpoint.wrappers import decompress, unwrap_archive
 from inspector.core.errors import InspectorError
+from inspector.core.formatting import format_names, plural
 from inspector.core.jobs import Job, Progress, run_job
 
 CRC_MISMATCH = "crc mismatch"
@@ -63,9 +64,7 @@ class DamagedRecord:
 
     def line(self) -> str:
         """The one line the CLI prints and the GUI lists: where, which tensors, what happened (for a person)."""
-        names = ", ".join(self._labelled(t) for t in self.tensors[:8]) + (
-            f" (+{len(self.tensors) - 8} more)" if len(self.tensors) > 8 else ""
-        )
+        names = format_names((self._labelled(t) for t in self.tensors), 8)
         if not self.tensors:
             what = "the file's structure, not one tensor's data"
         else:
@@ -111,6 +110,11 @@ class VerifyReport:
     def ok(self) -> bool:
         return not self.damaged
 
+    @property
+    def damaged_tensors(self) -> list[str]:
+        """Every tensor a damaged record holds, each once, in the file's order."""
+        return list(dict.fromkeys(name for record in self.damaged for name in record.tensors))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "file": self.file, "ok": self.ok, "format": self.format, "records_checked": self.records_checked,
@@ -120,8 +124,6 @@ class VerifyReport:
         }  # fmt: skip
 
     def summary_line(self) -> str:
-        from inspector.core.formatting import plural
-
         verdict = "ok" if self.ok else plural(len(self.damaged), "damaged record")
         return (
             f"{self.file}: {verdict}: {plural(self.records_checked, 'record')} and "

@@ -10,6 +10,7 @@ loader already, so it trains as before.
 from __future__ import annotations
 
 from inspector.core.errors import Fix, InspectorError
+from inspector.core.formatting import format_names
 from inspector.core.jobs import Job, Progress
 
 DAMAGED_FIX = Fix(
@@ -45,13 +46,10 @@ def iter_check_base(path: str, steps: int = 0) -> Job[object]:
 
 
 def damaged_error(path: str, report) -> InspectorError:
-    names = list(dict.fromkeys(t for d in report.damaged for t in d.tensors))
+    names = report.damaged_tensors
     problems = ", ".join(sorted({d.problem for d in report.damaged}))
     if names:
-        shown = ", ".join(names[:NAMES_SHOWN]) + (
-            f" (+{len(names) - NAMES_SHOWN} more)" if len(names) > NAMES_SHOWN else ""
-        )
-        what = f"damaged tensors {shown}"
+        what = f"damaged tensors {format_names(names, NAMES_SHOWN)}"
     else:
         what = f"damaged records {', '.join(d.record for d in report.damaged[:NAMES_SHOWN])}"
     return InspectorError(f"{path}: {what} ({problems}); training on it would carry the damage into the new file",
