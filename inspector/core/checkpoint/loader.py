@@ -222,15 +222,13 @@ def _read_torch(
         use_mmap = sniffed.kind == "zip" and isinstance(source, str)
         try:
             loaded = _load_trusted(path, source, use_mmap, ctx.record)
-            try:
-                return _checkpoint_from_object(
-                    path, loaded, container=container, record=ctx.record, trusted=trust, devices=ctx.devices
-                )
-            except AttributeError as exc:  # listing the module torch gave: its own attributes are missing
-                raise _BrokenRebuild(reason_of(exc)) from None
-        except _BrokenRebuild as exc:  # torch rebuilt (or half-rebuilt) a module it cannot use itself
+            return _checkpoint_from_object(
+                path, loaded, container=container, record=ctx.record, trusted=trust, devices=ctx.devices
+            )
+        except (_BrokenRebuild, AttributeError) as exc:  # torch rebuilt (or half-rebuilt) a module it cannot
+            # use itself; an AttributeError here is the listing of that module (its own attributes missing)
             warnings.warn(
-                f"torch.load rebuilt a module that does not work ({exc}; a torch bug with some pickled "
+                f"torch.load rebuilt a module that does not work ({reason_of(exc)}; a torch bug with some pickled "
                 "modules, e.g. quantized ones): listed from the file's own records instead, without its code",
                 InspectorWarning,
                 stacklevel=2,
@@ -252,14 +250,9 @@ def _load_trusted(path, source, use_mmap, record: GlobalsRecord) -> Any:
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:  # the user trusts this file: its own classes are imported and run
         return torch.load(stream, map_location="cpu", weights_only=False, mmap=use_mmap)
-    except AttributeError as exc:
-        if "Can't get attribute" not in str(exc):  # not a missing class: a __setstate__ that broke
-            raise _BrokenRebuild(reason_of(exc)) from None
-        raise InspectorError(
-            f"{path}: {_missing_class(exc, record)} cannot be imported ({reason_of(exc)}); make the code that defines it "
-            "importable (install it or add it to PYTHONPATH), or open the file without trust to browse its weights"
-        ) from None
-    except (ModuleNotFoundError, ImportError) as exc:
+    except (ModuleNotFoundError, AttributeError, ImportError) as exc:
+        if isinstance(exc, AttributeError) and "Can't get attribute" not in str(exc):
+            raise _BrokenRebuild(reason_of(exc)) from None  # not a missing class: a __setstate__ that broke
         raise InspectorError(
             f"{path}: {_missing_class(exc, record)} cannot be imported ({reason_of(exc)}); make the code that defines it "
             "importable (install it or add it to PYTHONPATH), or open the file without trust to browse its weights"
